@@ -1,0 +1,1 @@
+"""The Lingxing OpenAPI protocol as pure functions: no Airflow import, no socket."""
