@@ -2,7 +2,38 @@
 
 from __future__ import annotations
 
-from airflow.exceptions import AirflowException, AirflowFailException
+try:  # Airflow >= 3.2 serves these from the Task SDK and deprecates the old home.
+    from airflow.sdk.exceptions import (
+        AirflowException,
+        AirflowFailException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+    )
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import (  # type: ignore[no-redef]
+        AirflowException,
+        AirflowFailException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+    )
+
+__all__ = [
+    "AirflowException",
+    "AirflowFailException",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
+    "LingxingApiError",
+    "LingxingAuthError",
+    "LingxingBadRequestError",
+    "LingxingFatalError",
+    "LingxingInputError",
+    "LingxingRateLimitError",
+    "LingxingRetryableError",
+    "LingxingSignExpiredError",
+    "LingxingSubmissionUncertainError",
+    "LingxingTokenError",
+    "LingxingTransientError",
+]
 
 
 class LingxingInputError(AirflowFailException, ValueError):

@@ -19,7 +19,10 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [
-            {"integration-name": "Lingxing ERP", "python-modules": ["airflow_provider_lingxing.hooks.lingxing"]}
+            {
+                "integration-name": "Lingxing ERP",
+                "python-modules": ["airflow_provider_lingxing.hooks.lingxing"],
+            }
         ],
         "sensors": [
             {

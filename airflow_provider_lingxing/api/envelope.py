@@ -10,20 +10,29 @@ from airflow_provider_lingxing import exceptions as exc
 # code → (exception class, actionable hint). One table: every documented code is classified here.
 ERROR_CODES: dict[str, tuple[type[exc.LingxingApiError], str]] = {
     "2001001": (exc.LingxingAuthError, "The app id does not exist: check the connection's App ID (login)"),
-    "2001002": (exc.LingxingAuthError, "The app secret is wrong: check the connection's App Secret (password)"),
+    "2001002": (
+        exc.LingxingAuthError,
+        "The app secret is wrong: check the connection's App Secret (password)",
+    ),
     "2001003": (exc.LingxingTokenError, "The access token is missing or expired"),
     "2001004": (
         exc.LingxingAuthError,
         "This endpoint is not granted to the app: grant it in the Lingxing ERP (OpenAPI settings)",
     ),
-    "2001005": (exc.LingxingTokenError, "The access token was replaced by another process fetching a new one"),
+    "2001005": (
+        exc.LingxingTokenError,
+        "The access token was replaced by another process fetching a new one",
+    ),
     "2001006": (
         exc.LingxingBadRequestError,
         "The sign does not match the request: the body sent differs from what was signed (a bug)",
     ),
     "2001007": (exc.LingxingSignExpiredError, "The sign is older than 2 minutes: check the worker's clock"),
     "2001008": (exc.LingxingTokenError, "The refresh token expired: a new token is fetched with the secret"),
-    "2001009": (exc.LingxingTokenError, "The refresh token is invalid: a new token is fetched with the secret"),
+    "2001009": (
+        exc.LingxingTokenError,
+        "The refresh token is invalid: a new token is fetched with the secret",
+    ),
     "3001001": (exc.LingxingBadRequestError, "A gateway query parameter is missing (a bug)"),
     "3001002": (
         exc.LingxingAuthError,
@@ -49,9 +58,7 @@ ERROR_CODES: dict[str, tuple[type[exc.LingxingApiError], str]] = {
 SUCCESS_CODES = ("0", "200")
 
 
-def error_for(
-    code: str | None, message: str, *, path: str, request_id: str | None = None
-) -> exc.LingxingApiError:
+def error_for(code: str | None, message: str, *, path: str, request_id: str | None = None) -> exc.LingxingApiError:
     """The exception for an error answer; unknown codes are fatal (retrying an unknown refusal is blind)."""
     cls, hint = ERROR_CODES.get(str(code), (exc.LingxingFatalError, None))
     if str(code) == "500" and "NOT_FOUND" in message.upper():
@@ -82,4 +89,6 @@ def parse_response(status: int, body: bytes, *, path: str) -> Any:
         if status >= 500:
             raise exc.LingxingTransientError(f"HTTP {status}", path=path, request_id=request_id)
         raise error_for(str(status), message or f"HTTP {status}", path=path, request_id=request_id)
+    if status >= 500 and str(code) not in ERROR_CODES and "NOT_FOUND" not in message.upper():
+        raise exc.LingxingTransientError(f"HTTP {status}: {message}", code=str(code), path=path, request_id=request_id)
     raise error_for(str(code), message, path=path, request_id=request_id)

@@ -32,7 +32,8 @@ def encode_body(body: dict[str, Any]) -> bytes:
     return compact_json(body).encode()
 
 
-def _sign_value(value: Any) -> str:
+def sign_value(value: Any) -> str:
+    """A value as it is signed, and as it is sent in a GET query string."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, dict)):
@@ -45,9 +46,7 @@ def _sign_value(value: Any) -> str:
 def canonical_string(params: dict[str, Any]) -> str:
     """`k1=v1&k2=v2…` over keys sorted by ASCII, skipping None and empty-string values."""
     return "&".join(
-        f"{key}={_sign_value(params[key])}"
-        for key in sorted(params)
-        if params[key] is not None and params[key] != ""
+        f"{key}={sign_value(params[key])}" for key in sorted(params) if params[key] is not None and params[key] != ""
     )
 
 
@@ -65,17 +64,13 @@ def aes_base64(text: str, app_id: str) -> str:
     return b64encode(encryptor.update(padded) + encryptor.finalize()).decode()
 
 
-def sign(
-    business_params: dict[str, Any], *, app_id: str, access_token: str, timestamp: str
-) -> str:
+def sign(business_params: dict[str, Any], *, app_id: str, access_token: str, timestamp: str) -> str:
     """The `sign` query parameter before URL-encoding."""
     params = {**business_params, "access_token": access_token, "app_key": app_id, "timestamp": timestamp}
     return aes_base64(md5_upper(canonical_string(params)), app_id)
 
 
-def signed_query(
-    business_params: dict[str, Any], *, app_id: str, access_token: str, timestamp: str
-) -> dict[str, str]:
+def signed_query(business_params: dict[str, Any], *, app_id: str, access_token: str, timestamp: str) -> dict[str, str]:
     """The four gateway query parameters of a business call (values not yet URL-encoded)."""
     return {
         "access_token": access_token,

@@ -1,0 +1,190 @@
+"""getFulfillmentResult answers (§6) → one row per message: the columns, their SQL types and the row rules.
+
+`result[]` lists only the messages Amazon reported on, so a message of a completed task with no entry
+succeeded; when the submitted message ids are known, each of them gets a row. A task with no message row
+still gets one (`message_id` "") so that every loaded task is visible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pendulum
+
+COLUMN_TYPES: tuple[tuple[str, str], ...] = (
+    ("seller_id", "VARCHAR(64) NOT NULL"),
+    ("task_id", "VARCHAR(32) NOT NULL"),
+    ("message_id", "VARCHAR(32) NOT NULL"),
+    ("status_code", "TEXT"),
+    ("result_code", "TEXT"),
+    ("result_message_code", "TEXT"),
+    ("result_description", "TEXT"),
+    ("ship_time", "TIMESTAMP"),
+    ("messages_processed", "INTEGER"),
+    ("messages_successful", "INTEGER"),
+    ("messages_with_error", "INTEGER"),
+    ("messages_with_warning", "INTEGER"),
+    ("failure", "TEXT"),
+    ("fetched_at", "TIMESTAMP NOT NULL"),
+)
+"""The one definition of the output: column order, and the portable types the table is created with."""
+COLUMNS = tuple(name for name, _ in COLUMN_TYPES)
+PRIMARY_KEY = ("seller_id", "task_id", "message_id")
+TIMESTAMP_COLUMNS = tuple(name for name, sql_type in COLUMN_TYPES if sql_type.startswith("TIMESTAMP"))
+COUNT_FIELDS = ("messages_processed", "messages_successful", "messages_with_error", "messages_with_warning")
+
+SUCCESS = "Success"
+ERROR = "Error"
+WARNING = "Warning"
+SEVERITY = {ERROR.casefold(): 0, WARNING.casefold(): 1}
+"""Several results for one message are merged into one row under the most severe result_code."""
+TASK_ROW_MESSAGE_ID = ""
+
+Row = dict[str, Any]
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _count(value: Any, where: str, notes: list[str]) -> int | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    text = str(value).strip()
+    if isinstance(value, bool) or not (text.isascii() and text.isdigit()):
+        notes.append(f"{where} {value!r} is not a count: loaded as NULL")
+        return None
+    return int(text)
+
+
+def _ship_time(value: Any, where: str, notes: list[str]) -> pendulum.DateTime | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        if isinstance(value, bool):
+            raise ValueError(value)
+        return pendulum.from_timestamp(int(str(value).strip()), tz="UTC")
+    except (ValueError, OverflowError, OSError):
+        notes.append(f"{where} {value!r} is not Unix seconds: loaded as NULL")
+        return None
+
+
+def normalize_id(value: Any) -> str:
+    """A task or message id as the API writes it in answers: digits without leading zeros."""
+    text = "" if value is None else str(value).strip()
+    return str(int(text)) if text.isascii() and text.isdigit() else text
+
+
+def _message_key(message_id: str) -> tuple[int, str]:
+    return (len(message_id), message_id)
+
+
+def _merged(entries: list[Mapping[str, Any]]) -> dict[str, str | None]:
+    """One message's results (Amazon may report several) as one: the most severe code, every text kept."""
+    ordered = sorted(entries, key=lambda e: SEVERITY.get((_text(e.get("result_code")) or "").casefold(), 2))
+
+    def joined(field: str) -> str | None:
+        values = [v for e in ordered if (v := _text(e.get(field))) is not None]
+        return "; ".join(dict.fromkeys(values)) or None
+
+    return {
+        "result_code": _text(ordered[0].get("result_code")),
+        "result_message_code": joined("result_message_code"),
+        "result_description": joined("result_description"),
+    }
+
+
+def task_rows(
+    seller_id: str,
+    result: Mapping[str, Any],
+    *,
+    fetched_at: pendulum.DateTime,
+    message_ids: Sequence[str] = (),
+    completed: bool = True,
+    notes: list[str] | None = None,
+) -> list[Row]:
+    """The rows of one finished task, sorted by message id.
+
+    `message_ids` are the ids submitted in it, if known. `completed` is False for a failed task: its
+    unreported messages did not succeed, so their result_code stays NULL instead of `Success`.
+    """
+    notes = [] if notes is None else notes
+    task_id = normalize_id(result.get("task_id"))
+    where = f"task {task_id}"
+    summary = result.get("processing_summary") or {}
+    if not isinstance(summary, Mapping):
+        notes.append(f"{where} processing_summary {summary!r} is not an object: counts loaded as NULL")
+        summary = {}
+    task_fields = {
+        "status_code": _text(result.get("status_code")),
+        "ship_time": _ship_time(result.get("ship_time"), f"{where} ship_time", notes),
+        **{field: _count(summary.get(field), f"{where} {field}", notes) for field in COUNT_FIELDS},
+        "failure": _text(result.get("failure")),
+        "fetched_at": fetched_at,
+    }
+    reported: dict[str, list[Mapping[str, Any]]] = {}
+    for entry in result.get("result") or ():
+        if isinstance(entry, Mapping):
+            reported.setdefault(normalize_id(entry.get("message_id")), []).append(entry)
+    unreported = {"result_code": SUCCESS if completed else None, "result_message_code": None}
+    outcomes = {normalize_id(mid): {**unreported, "result_description": None} for mid in message_ids}
+    outcomes.update({mid: _merged(entries) for mid, entries in reported.items()})
+    if not outcomes:
+        outcomes[TASK_ROW_MESSAGE_ID] = {"result_code": None, "result_message_code": None, "result_description": None}
+    return [
+        {
+            "seller_id": seller_id,
+            "task_id": task_id,
+            "message_id": mid,
+            "status_code": task_fields["status_code"],
+            **outcomes[mid],
+            **{k: v for k, v in task_fields.items() if k != "status_code"},
+        }
+        for mid in sorted(outcomes, key=_message_key)
+    ]
+
+
+def xcom_row(row: Row) -> dict[str, Any]:
+    """The row with its timestamps as ISO-8601 strings, in column order."""
+    return {
+        column: row[column].isoformat() if column in TIMESTAMP_COLUMNS and row[column] else row[column]
+        for column in COLUMNS
+    }
+
+
+def summary(rows: Iterable[Row]) -> dict[str, int]:
+    rows = list(rows)
+    codes = [(row["result_code"] or "").casefold() for row in rows]
+    return {
+        "tasks": len({row["task_id"] for row in rows}),
+        "rows": len(rows),
+        "errors": codes.count(ERROR.casefold()),
+        "warnings": codes.count(WARNING.casefold()),
+    }
+
+
+def error_rows(rows: Iterable[Row]) -> list[Row]:
+    return [row for row in rows if (row["result_code"] or "").casefold() == ERROR.casefold()]
+
+
+def flatten_submissions(value: Any) -> list[Any]:
+    """Task ids or the submit operator's XCom, or a list of those (a mapped submit task), as one flat list."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        return [value]
+    flat = []
+    for item in value:
+        flat.extend(flatten_submissions(item) if isinstance(item, (list, tuple)) else [item])
+    return flat
+
+
+def message_ids_by_task(value: Any) -> dict[str, list[str]]:
+    """{task id: submitted message ids} from the submit operator's XCom; {} for bare task ids."""
+    known: dict[str, list[str]] = {}
+    for item in flatten_submissions(value):
+        if isinstance(item, Mapping) and isinstance(item.get("message_ids"), (list, tuple)):
+            known.setdefault(normalize_id(item.get("task_id")), []).extend(str(m) for m in item["message_ids"])
+    return {task_id: list(dict.fromkeys(ids)) for task_id, ids in known.items()}

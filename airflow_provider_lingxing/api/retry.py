@@ -1,0 +1,116 @@
+"""What to do after a failed attempt: retry (after how long), renew the token, or raise (§4, §5).
+
+The one retry policy both transports obey, so the sync and async paths cannot disagree.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from airflow_provider_lingxing import exceptions as exc
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter: the n-th retry waits uniform(0, min(max_delay, base·2ⁿ))."""
+
+    max_retries: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_token_renewals: int = 3
+    """Token renewals per call: each for a different refused token, never in a loop."""
+
+    def backoff(self, retries_done: int, rand: Callable[[], float] = random.random) -> float:
+        return rand() * min(self.max_delay, self.base_delay * 2**retries_done)
+
+
+class TransportFailure(exc.LingxingTransientError):
+    """No HTTP answer: a timeout or a connection error. `delivered` is False only when the request
+    certainly never left (refused connection, connect timeout), so even a non-idempotent call may be re-sent.
+    """
+
+    def __init__(self, message: str, *, delivered: bool, path: str | None = None) -> None:
+        self.delivered = delivered
+        super().__init__(message, path=path)
+
+    def __reduce__(self):
+        return (_rebuild_transport_failure, (self.message, self.delivered, self.path))
+
+
+def _rebuild_transport_failure(message: str, delivered: bool, path: str | None) -> TransportFailure:
+    return TransportFailure(message, delivered=delivered, path=path)
+
+
+class Action(enum.Enum):
+    RAISE = "raise"
+    RETRY = "retry"
+    RENEW_TOKEN = "renew token, then retry"
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    delay: float = 0.0
+    counts: bool = False
+    """Whether this retry uses up one of `max_retries`."""
+    error: exc.LingxingApiError | None = None
+    """What to raise when action is RAISE."""
+
+
+def _may_have_been_processed(error: exc.LingxingApiError) -> bool:
+    """True when the server may have acted on the request: only coded refusals prove it did not."""
+    if isinstance(error, TransportFailure):
+        return error.delivered
+    return isinstance(error, exc.LingxingTransientError)
+
+
+def _uncertain(error: exc.LingxingApiError) -> exc.LingxingSubmissionUncertainError:
+    return exc.LingxingSubmissionUncertainError(
+        f"{error.message}; the request may have reached Lingxing, so it was NOT re-sent (it is not "
+        "idempotent: a second send could create a second task)",
+        code=error.code,
+        request_id=error.request_id,
+        path=error.path,
+        hint="Check in Lingxing whether the task was created before submitting these orders again",
+    )
+
+
+def _gave_up(error: exc.LingxingApiError, retries: int) -> exc.LingxingApiError:
+    if retries == 0:
+        return error
+    message = f"{error.message} (gave up after {retries} {'retry' if retries == 1 else 'retries'})"
+    if isinstance(error, TransportFailure):
+        return TransportFailure(message, delivered=error.delivered, path=error.path)
+    return type(error)(message, code=error.code, request_id=error.request_id, path=error.path, hint=error.hint)
+
+
+def decide(
+    error: exc.LingxingApiError,
+    *,
+    retries_done: int,
+    renewals_done: int,
+    idempotent: bool,
+    policy: RetryPolicy,
+    can_renew_token: bool = True,
+    rand: Callable[[], float] = random.random,
+) -> Decision:
+    """The next step after `error`. Token errors renew the token without using up a retry; a sign that
+    expired is re-signed at once; rate limits and transient failures back off; everything else raises.
+    A non-idempotent call that may have been processed is never re-sent.
+    """
+    if isinstance(error, exc.LingxingTokenError):
+        if can_renew_token and renewals_done < policy.max_token_renewals:
+            return Decision(Action.RENEW_TOKEN)
+        return Decision(Action.RAISE, error=error)
+    if not error.retryable:
+        return Decision(Action.RAISE, error=error)
+    if not idempotent and _may_have_been_processed(error):
+        return Decision(Action.RAISE, error=_uncertain(error))
+    if retries_done >= policy.max_retries:
+        return Decision(Action.RAISE, error=_gave_up(error, retries_done))
+    if isinstance(error, exc.LingxingSignExpiredError):
+        return Decision(Action.RETRY, counts=True)
+    return Decision(Action.RETRY, delay=policy.backoff(retries_done, rand), counts=True)

@@ -1,0 +1,172 @@
+"""The deferrable half of FulfillmentResultSensor: polls Lingxing from the triggerer's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_lingxing import exceptions
+from airflow_provider_lingxing.api.fulfillment import (
+    DEFAULT_FAILURE_STATUSES,
+    DEFAULT_SUCCESS_STATUSES,
+    normalize_task_ids,
+)
+from airflow_provider_lingxing.api.progress import FulfillmentProgress, check_statuses
+from airflow_provider_lingxing.exceptions import LingxingApiError
+
+if TYPE_CHECKING:
+    from airflow_provider_lingxing.hooks.lingxing import LingxingHook
+
+
+@dataclass
+class _SharedHook:
+    hook: LingxingHook
+    users: int = 0
+
+
+_SHARED_HOOKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _SharedHook]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@asynccontextmanager
+async def _shared_hook(conn_id: str, make: Callable[[], LingxingHook]) -> AsyncIterator[LingxingHook]:
+    """One hook per (event loop, connection) while any trigger uses it, closed after the last one.
+
+    Hundreds of triggers in a triggerer then share one HTTP pool (sized to the endpoint's capacity), one
+    connection read and one token, instead of each building its own client and TLS context.
+    """
+    hooks = _SHARED_HOOKS.setdefault(asyncio.get_running_loop(), {})
+    shared = hooks.get(conn_id) or hooks.setdefault(conn_id, _SharedHook(make()))
+    shared.users += 1
+    try:
+        yield shared.hook
+    finally:
+        shared.users -= 1
+        if shared.users == 0:
+            del hooks[conn_id]
+            await shared.hook.aclose()
+
+
+class FulfillmentResultTrigger(BaseTrigger):
+    """Poll the pending mark-shipped tasks until all are done, one fails, or `end_time` passes.
+
+    Uses the hook's non-blocking path, whose per-(app id, endpoint) concurrency limit is shared by every
+    trigger in the triggerer process. Yields one small event (ids and short reasons, never results):
+    ``success``, ``failure`` (failed ids and reasons) or ``error`` (``timeout`` or ``api_error``, raised
+    after the hook's own retries are spent).
+
+    :param fulfillment_task_ids: every task id the sensor waits for.
+    :param pending_task_ids: those not yet done when the sensor deferred (default: all).
+    :param poll_interval: seconds between polls.
+    :param end_time: Unix time after which the wait times out; None waits forever.
+    """
+
+    def __init__(
+        self,
+        *,
+        lingxing_conn_id: str,
+        seller_id: str,
+        fulfillment_task_ids: Iterable[int | str],
+        pending_task_ids: Iterable[int | str] | None = None,
+        poll_interval: float = 60.0,
+        end_time: float | None = None,
+        success_statuses: Iterable[str] = DEFAULT_SUCCESS_STATUSES,
+        failure_statuses: Iterable[str] = DEFAULT_FAILURE_STATUSES,
+    ) -> None:
+        super().__init__()
+        self.lingxing_conn_id = lingxing_conn_id
+        self.seller_id = str(seller_id)
+        self.fulfillment_task_ids = normalize_task_ids(fulfillment_task_ids, argument="fulfillment_task_ids")
+        pending = self.fulfillment_task_ids if pending_task_ids is None else list(pending_task_ids)
+        self.pending_task_ids = normalize_task_ids(pending, argument="pending_task_ids") if pending else []
+        self.poll_interval = float(poll_interval)
+        self.end_time = None if end_time is None else float(end_time)
+        check_statuses(success_statuses, failure_statuses)
+        self.success_statuses = [success_statuses] if isinstance(success_statuses, str) else list(success_statuses)
+        self.failure_statuses = [failure_statuses] if isinstance(failure_statuses, str) else list(failure_statuses)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "lingxing_conn_id": self.lingxing_conn_id,
+                "seller_id": self.seller_id,
+                "fulfillment_task_ids": self.fulfillment_task_ids,
+                "pending_task_ids": self.pending_task_ids,
+                "poll_interval": self.poll_interval,
+                "end_time": self.end_time,
+                "success_statuses": self.success_statuses,
+                "failure_statuses": self.failure_statuses,
+            },
+        )
+
+    def _hook(self) -> LingxingHook:
+        from airflow_provider_lingxing.hooks.lingxing import LingxingHook  # keeps the sensor's DAG import light
+
+        return LingxingHook(lingxing_conn_id=self.lingxing_conn_id)
+
+    def _seconds_to_next_poll(self) -> float:
+        if self.end_time is None:
+            return self.poll_interval
+        return max(0.0, min(self.poll_interval, self.end_time - time.time()))
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        progress = FulfillmentProgress(
+            self.fulfillment_task_ids,
+            success_statuses=self.success_statuses,
+            failure_statuses=self.failure_statuses,
+            done=set(self.fulfillment_task_ids) - set(self.pending_task_ids),
+        )
+        async with _shared_hook(self.lingxing_conn_id, self._hook) as hook:
+            payload = await self._wait(hook, progress)
+        yield TriggerEvent(payload)
+
+    async def _wait(self, hook: LingxingHook, progress: FulfillmentProgress) -> dict[str, Any]:
+        """Poll until the verdict; returns the event payload."""
+        while not progress.finished:
+            await asyncio.sleep(self._seconds_to_next_poll())
+            try:
+                results = await hook.aget_fulfillment_results(self.seller_id, progress.pending_ids)
+            except LingxingApiError as e:
+                return self._api_error_event(e)
+            progress.record(results)
+            self.log.info("%s", progress.line())
+            if progress.failed:
+                return {
+                    "status": "failure",
+                    "message": progress.failure_message(),
+                    "failed": {str(i): reason for i, reason in sorted(progress.failed.items())},
+                }
+            if not progress.finished and self.end_time is not None and time.time() >= self.end_time:
+                deadline = datetime.fromtimestamp(self.end_time, tz=timezone.utc).isoformat()
+                return {
+                    "status": "error",
+                    "reason": "timeout",
+                    "message": f"Sensor has timed out at {deadline}. {progress.pending_message()}",
+                    "pending": {str(i): progress.last_status[i] for i in progress.pending_ids},
+                }
+        return {"status": "success", "seller_id": self.seller_id, "fulfillment_task_ids": self.fulfillment_task_ids}
+
+    @staticmethod
+    def _api_error_event(error: LingxingApiError) -> dict[str, Any]:
+        """Fields of the error, not the object: enough for the sensor to raise the same public class."""
+        public = next(c for c in type(error).__mro__ if c.__module__ == exceptions.__name__)
+        return {
+            "status": "error",
+            "reason": "api_error",
+            "error_class": public.__name__,
+            "message": error.message,
+            "code": error.code,
+            "request_id": error.request_id,
+            "path": error.path,
+            "hint": error.hint,
+        }

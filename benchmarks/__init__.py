@@ -1,0 +1,1 @@
+"""Benchmarks run by `make bench`: each module's `main()` prints its figures as ratios against a bound."""

@@ -1,0 +1,21 @@
+"""`python -m benchmarks [name ...]`: run every benchmark module (or the named ones) in turn."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+from pathlib import Path
+
+
+def main(names: list[str]) -> None:
+    available = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]))
+    for name in names or available:
+        if name not in available:
+            sys.exit(f"unknown benchmark {name!r}; available: {', '.join(available)}")
+        print(f"\n=== {name} ===", flush=True)
+        importlib.import_module(f"benchmarks.{name}").main()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,149 @@
+"""The done / failed / pending verdict and the progress line shared by the sensor and its trigger."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_lingxing.api.progress import MAX_REASON_CHARS, FulfillmentProgress, check_statuses
+
+
+def result(task_id: int, status: str | None = "Complete", failure: str | None = None) -> dict:
+    """One getFulfillmentResult item in the documented shape (strings for ids and counts)."""
+    return {
+        "result": [],
+        "task_id": str(task_id),
+        "status_code": status,
+        "ship_time": "1675848605",
+        "processing_summary": {
+            "messages_processed": "1",
+            "messages_successful": "1",
+            "messages_with_error": "0",
+            "messages_with_warning": "0",
+        },
+        "failure": failure,
+    }
+
+
+def test_the_issue_example_line():
+    progress = FulfillmentProgress(range(1, 41))
+    answer = [result(i) for i in range(1, 8)] + [result(i, "in_process") for i in range(8, 38)]
+    progress.record(answer)
+    assert progress.line() == "7/40 complete, 0 failed, 33 pending (statuses: in_process=30, missing=3)"
+    assert progress.pending_ids == list(range(8, 41))
+    assert not progress.finished
+
+
+def test_success_status_is_case_insensitive_and_results_keep_task_id_order():
+    progress = FulfillmentProgress([30, 10, 20])
+    progress.record([result(20, "COMPLETE"), result(10, "complete"), result(30)])
+    assert progress.finished
+    assert [r["task_id"] for r in progress.done_results()] == ["10", "20", "30"]
+    assert progress.done_results()[0] == result(10, "complete")
+    assert progress.line() == "3/3 complete, 0 failed, 0 pending"
+
+
+def test_done_ids_are_settled_and_a_later_answer_cannot_undo_them():
+    progress = FulfillmentProgress([1, 2])
+    progress.record([result(1), result(2, "pending")])
+    assert progress.pending_ids == [2]
+    progress.record([result(1, "in_process"), result(2)])
+    assert progress.finished
+    assert [r["status_code"] for r in progress.done_results()] == ["Complete", "Complete"]
+
+
+@pytest.mark.parametrize("status", ["fatal", "FATAL", "Cancelled"])
+def test_failure_status_fails_the_task(status):
+    progress = FulfillmentProgress([5, 6])
+    progress.record([result(5, status), result(6, "in_process")])
+    assert progress.failed == {5: f"status {status}"}
+    assert progress.pending_ids == [6]
+    assert progress.line() == "0/2 complete, 1 failed, 1 pending (statuses: in_process=1)"
+
+
+def test_failure_reason_wins_over_a_success_status():
+    progress = FulfillmentProgress([5])
+    progress.record([result(5, "Complete", failure="Amazon rejected the feed")])
+    assert progress.failed == {5: "status Complete: Amazon rejected the feed"}
+    assert not progress.finished
+
+
+def test_blank_failure_is_no_failure():
+    progress = FulfillmentProgress([5, 6])
+    progress.record([result(5, failure=""), result(6, "in_process", failure="  ")])
+    assert progress.done == {5}
+    assert progress.pending_ids == [6]
+
+
+def test_failure_message_names_each_failed_id_and_its_reason():
+    progress = FulfillmentProgress([1, 2, 3])
+    progress.record([result(1), result(2, "fatal", failure="token of seller revoked"), result(3, "cancelled")])
+    message = progress.failure_message()
+    assert message.startswith("2 of 3 mark-shipped tasks failed: ")
+    assert "2 (status fatal: token of seller revoked)" in message
+    assert "3 (status cancelled)" in message
+    assert "1/3 complete, 2 failed, 0 pending" in message
+
+
+def test_long_reason_is_shortened():
+    progress = FulfillmentProgress([1])
+    progress.record([result(1, "fatal", failure="x" * 5000)])
+    assert len(progress.failed[1]) < MAX_REASON_CHARS + 20
+
+
+def test_missing_and_blank_statuses_are_pending_and_named():
+    progress = FulfillmentProgress([1, 2, 3])
+    progress.record([result(1, None), result(2, "")])
+    assert progress.pending_ids == [1, 2, 3]
+    assert progress.line() == "0/3 complete, 0 failed, 3 pending (statuses: unknown=2, missing=1)"
+    assert progress.pending_message().startswith(
+        "Mark-shipped tasks still pending (last status): 1 (unknown), 2 (unknown), 3 (missing)."
+    )
+
+
+def test_last_status_follows_the_latest_answer():
+    progress = FulfillmentProgress([1])
+    progress.record([result(1, "in_process")])
+    progress.record([])
+    assert "1 (missing)" in progress.pending_message()
+
+
+def test_answers_for_other_or_malformed_ids_are_ignored():
+    progress = FulfillmentProgress([1])
+    progress.record([result(99), {"task_id": "abc", "status_code": "Complete"}, "junk", result(1, "pending")])
+    assert progress.done == set()
+    assert progress.line() == "0/1 complete, 0 failed, 1 pending (statuses: pending=1)"
+
+
+def test_custom_statuses():
+    progress = FulfillmentProgress([1, 2], success_statuses=("done",), failure_statuses=("rejected",))
+    progress.record([result(1, "DONE"), result(2, "Complete")])
+    assert progress.done == {1}
+    assert progress.pending_ids == [2]
+    progress.record([result(2, "Rejected")])
+    assert progress.failed == {2: "status Rejected"}
+
+
+def test_ids_known_done_are_not_pending():
+    progress = FulfillmentProgress([1, 2, 3], done=[1, 3, 77])
+    assert progress.pending_ids == [2]
+    assert progress.line() == "2/3 complete, 0 failed, 1 pending (statuses: missing=1)"
+
+
+@pytest.mark.parametrize(
+    ("success", "failure", "culprit"),
+    [
+        ((), ("fatal",), "success_statuses is empty"),
+        (("Complete",), [""], "failure_statuses: '' is not a status name"),
+        (("Complete",), [3], "failure_statuses: 3 is not a status name"),
+        (("Complete",), ("complete",), "share ['complete']"),
+        (("Complete",), 5, "failure_statuses must be a list"),
+    ],
+)
+def test_bad_status_sets_are_refused(success, failure, culprit):
+    with pytest.raises(ValueError) as info:
+        check_statuses(success, failure)
+    assert culprit in str(info.value)
+
+
+def test_a_single_status_string_is_one_status():
+    assert check_statuses("Complete", "fatal") == (frozenset({"complete"}), frozenset({"fatal"}))

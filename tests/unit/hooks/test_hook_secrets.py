@@ -1,0 +1,113 @@
+"""The app secret, tokens and signs never reach a log line or an exception, on either transport."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+
+import pytest
+from conftest import FAST_RETRIES
+from lingxing_fake_server import APP_SECRET, RESULTS_PATH, TOKEN_PATH
+
+from airflow_provider_lingxing import exceptions as exc
+from airflow_provider_lingxing.api import calls
+from airflow_provider_lingxing.hooks.lingxing import LingxingHook
+
+
+@pytest.fixture
+def signs(monkeypatch) -> list[str]:
+    """Every sign the hook computes (the wire form is URL-encoded; both forms are checked)."""
+    seen: list[str] = []
+    build = calls.build_business_request
+
+    def recording(*args, **kwargs):
+        request = build(*args, **kwargs)
+        seen.append(request.url.rsplit("sign=", 1)[1])
+        return request
+
+    monkeypatch.setattr(calls, "build_business_request", recording)
+    return seen
+
+
+def _secrets(fake, signs: list[str]) -> set[str]:
+    from urllib.parse import unquote
+
+    assert signs, "the test must have signed something"
+    tokens = {value for pair in fake.issued for value in pair}
+    return {APP_SECRET, *tokens, *signs, *(unquote(s) for s in signs)}
+
+
+def _everything_said(caplog, capsys, hook_logs, error: BaseException) -> str:
+    captured = capsys.readouterr()
+    return "\n".join(
+        [
+            caplog.text,
+            captured.out,
+            captured.err,
+            repr(hook_logs),
+            str(error),
+            repr(error),
+            "".join(traceback.format_exception(error)),
+        ]
+    )
+
+
+def test_sync_failing_call_leaks_nothing(hook_logs, fake, connect, signs, caplog, capsys):
+    caplog.set_level(logging.DEBUG)
+    connect(fake.base_url, max_retries=1)
+    hook = LingxingHook(retry_policy=FAST_RETRIES)
+    hook.list_sellers()
+    fake.stop()
+    with pytest.raises(exc.LingxingTransientError) as raised:
+        hook.get_fulfillment_results("S1", [1, 2, 3])
+    assert "could not connect" in str(raised.value)
+    said = _everything_said(caplog, capsys, hook_logs, raised.value)
+    assert "Lingxing /pb/mp/order/getFulfillmentResult attempt 2: code no answer" in said
+    assert "access_token=***" in said, "urllib3's request line is logged, redacted"
+    for secret in _secrets(fake, signs):
+        assert secret not in said
+
+
+def test_async_failing_call_leaks_nothing(hook_logs, fake, connect, signs, caplog, capsys):
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # Airflow quiets it to WARNING; a deployment may not
+    connect(fake.base_url, max_retries=1)
+
+    async def scenario() -> BaseException:
+        hook = LingxingHook(retry_policy=FAST_RETRIES)
+        await hook.arequest("GET", "/erp/sc/data/seller/lists")
+        fake.stop()
+        try:
+            await hook.aget_fulfillment_results("S1", [1, 2, 3])
+        except exc.LingxingTransientError as error:
+            return error
+        finally:
+            await hook.aclose()
+        raise AssertionError("the call should have failed")
+
+    error = asyncio.run(scenario())
+    said = _everything_said(caplog, capsys, hook_logs, error)
+    assert "HTTP Request: GET" in said and "sign=***" in said, "httpx's request line is logged, redacted"
+    for secret in _secrets(fake, signs):
+        assert secret not in said
+
+
+def test_a_refused_secret_is_not_repeated(hook_logs, fake, connect, caplog, capsys):
+    caplog.set_level(logging.DEBUG)
+    connect(fake.base_url, password="Wrong+Secret/Value==")
+    with pytest.raises(exc.LingxingAuthError, match="2001002.*App Secret") as raised:
+        LingxingHook().list_sellers()
+    said = _everything_said(caplog, capsys, hook_logs, raised.value)
+    assert "Wrong+Secret/Value==" not in said and "Wrong%2BSecret" not in said
+    assert len(fake.calls(TOKEN_PATH)) == 1 and fake.calls(RESULTS_PATH) == []
+
+
+def test_secrets_are_registered_with_airflows_masker(fake, connect):
+    from airflow.sdk.log import _secrets_masker
+
+    connect(fake.base_url)
+    LingxingHook().list_sellers()
+    access, refresh = fake.issued[-1]
+    redacted = _secrets_masker().redact(f"a={access} r={refresh} s={APP_SECRET}")
+    assert access not in redacted and refresh not in redacted and APP_SECRET not in redacted

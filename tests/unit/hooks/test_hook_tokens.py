@@ -1,0 +1,192 @@
+"""The token protocol through the hook: shared store first, refresh before expiry, fall back, one fetch."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from conftest import FAST_RETRIES
+from lingxing_fake_server import APP_SECRET, REFRESH_PATH, RESULTS_PATH, TOKEN_PATH, envelope
+
+from airflow_provider_lingxing.api.tokens import (
+    PROCESS_TOKEN_STORE,
+    REFRESH_MARGIN_SECONDS,
+    AccessToken,
+    MemoryTokenStore,
+    store_key,
+)
+from airflow_provider_lingxing.hooks import lingxing as hook_module
+from airflow_provider_lingxing.hooks.lingxing import LingxingHook, VariableTokenStore
+
+KEY = store_key("lingxing_default")
+
+
+@pytest.fixture
+def store() -> MemoryTokenStore:
+    return MemoryTokenStore()
+
+
+@pytest.fixture
+def new_hook(fake, connect, store):
+    connect(fake.base_url, max_retries=1)
+    return lambda: LingxingHook(token_store=store, retry_policy=FAST_RETRIES)
+
+
+def _share(fake, store: MemoryTokenStore, hook: LingxingHook, expires_in: float = 7000) -> AccessToken:
+    """What another process does: fetch a token (which supersedes the previous one) and share it."""
+    data = fake.issue()
+    token = AccessToken(data["access_token"], data["refresh_token"], time.time() + expires_in, hook.token_keeper.owner)
+    store.put(KEY, token)
+    return token
+
+
+def test_a_shared_token_is_used_without_fetching(fake, store, new_hook):
+    hook = new_hook()
+    shared = _share(fake, store, hook)
+    hook.get_fulfillment_results("S1", [1])
+    assert fake.calls(TOKEN_PATH) == []
+    assert fake.calls(RESULTS_PATH)[0].query["access_token"] == shared.access_token
+
+
+def test_a_fetched_token_is_shared_with_the_next_hook(fake, store, new_hook):
+    new_hook().list_sellers()
+    new_hook().get_fulfillment_results("S1", [1])
+    assert len(fake.calls(TOKEN_PATH)) == 1
+    assert store.get(KEY).access_token == fake.live_token
+
+
+def test_after_2001005_the_newer_shared_token_is_used_without_fetching(fake, store, new_hook):
+    hook = new_hook()
+    hook.list_sellers()
+    newer = _share(fake, store, hook)
+    hook.get_fulfillment_results("S1", [1])
+    first, second = fake.calls(RESULTS_PATH)
+    assert first.query["access_token"] != newer.access_token
+    assert second.query["access_token"] == newer.access_token
+    assert len(fake.calls(TOKEN_PATH)) == 1
+
+
+def test_after_2001005_without_a_newer_shared_token_one_new_token_is_fetched(fake, store, new_hook):
+    hook = new_hook()
+    hook.list_sellers()
+    fake.script(RESULTS_PATH, envelope("2001005", message="access token not match"))
+    hook.get_fulfillment_results("S1", [1])
+    assert len(fake.calls(TOKEN_PATH)) == 2
+    assert store.get(KEY).access_token == fake.live_token
+
+
+def test_a_token_near_expiry_is_refreshed_with_its_refresh_token(fake, store, new_hook):
+    hook = new_hook()
+    shared = _share(fake, store, hook, expires_in=REFRESH_MARGIN_SECONDS - 60)
+    hook.get_fulfillment_results("S1", [1])
+    assert fake.calls(TOKEN_PATH) == []
+    (refresh,) = fake.calls(REFRESH_PATH)
+    assert refresh.form == {"appId": hook.settings.app_id, "refreshToken": shared.refresh_token}
+    assert store.get(KEY).access_token == fake.live_token != shared.access_token
+    assert fake.calls(RESULTS_PATH)[0].query["access_token"] == fake.live_token
+
+
+@pytest.mark.parametrize("refusal", ["2001008", "2001009", "3001008"])
+def test_a_failed_refresh_falls_back_to_a_new_token(fake, store, new_hook, refusal):
+    hook = new_hook()
+    _share(fake, store, hook, expires_in=60)
+    fake.script(REFRESH_PATH, *[envelope(refusal, message="no")] * 3)
+    hook.get_fulfillment_results("S1", [1])
+    assert len(fake.calls(TOKEN_PATH)) == 1
+    assert fake.calls(RESULTS_PATH)[0].query["access_token"] == fake.live_token
+
+
+def test_an_expired_shared_token_is_replaced(fake, store, new_hook):
+    hook = new_hook()
+    _share(fake, store, hook, expires_in=-1)
+    hook.get_fulfillment_results("S1", [1])
+    assert fake.calls(REFRESH_PATH) == []
+    assert len(fake.calls(TOKEN_PATH)) == 1
+
+
+def test_a_token_of_another_app_in_the_store_is_not_used(fake, store, new_hook):
+    store.put(KEY, AccessToken("acc-of-other-app", "ref", time.time() + 7000, owner="someone-else"))
+    new_hook().list_sellers()
+    assert len(fake.calls(TOKEN_PATH)) == 1
+
+
+def test_concurrent_hooks_of_a_process_fetch_one_token(fake, store, new_hook):
+    fake.latency = 0.02
+    hooks = [new_hook() for _ in range(8)]
+    threads = [threading.Thread(target=h.get_fulfillment_results, args=("S1", [1])) for h in hooks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(fake.calls(TOKEN_PATH)) == 1
+    assert {r.query["access_token"] for r in fake.calls(RESULTS_PATH)} == {fake.live_token}
+
+
+def test_an_unreadable_store_does_not_fail_the_call(fake, connect):
+    class Broken:
+        def get(self, key):
+            raise OSError("store down")
+
+        def put(self, key, token):
+            raise OSError("store down")
+
+    connect(fake.base_url)
+    assert LingxingHook(token_store=Broken()).list_sellers()
+    assert len(fake.calls(TOKEN_PATH)) == 1
+
+
+def test_outside_airflow_the_process_store_is_shared_by_default(fake, connect):
+    connect(fake.base_url)
+    LingxingHook().list_sellers()
+    LingxingHook().list_sellers()
+    assert len(fake.calls(TOKEN_PATH)) == 1
+    assert PROCESS_TOKEN_STORE.get(KEY).access_token == fake.live_token
+
+
+class FakeVariable:
+    values: dict[str, str] = {}
+
+    @classmethod
+    def get(cls, key, default=None):
+        return cls.values.get(key, default)
+
+    @classmethod
+    def set(cls, key, value, description=None):
+        assert isinstance(value, str)
+        cls.values[key] = value
+
+
+def test_inside_airflow_the_token_lives_in_a_masked_variable_per_connection(fake, connect, monkeypatch):
+    from airflow.sdk.execution_time import task_runner
+
+    FakeVariable.values = {}
+    masked: list[str] = []
+    monkeypatch.setattr("airflow.sdk.Variable", FakeVariable)
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", object(), raising=False)
+    monkeypatch.setattr(hook_module, "mask_secret", masked.append)
+    monkeypatch.setattr(hook_module, "_MASKED", set())
+    connect(fake.base_url)
+
+    first = LingxingHook()
+    assert isinstance(first.token_keeper.store, VariableTokenStore)
+    first.list_sellers()
+    stored = json.loads(FakeVariable.values["lingxing_token__lingxing_default"])
+    assert stored["access_token"] == fake.live_token
+    assert stored["expires_at"] > time.time() + 7000
+
+    LingxingHook().get_fulfillment_results("S1", [1])
+    assert len(fake.calls(TOKEN_PATH)) == 1
+    assert {fake.live_token, stored["refresh_token"], APP_SECRET} <= set(masked)
+
+
+def test_garbage_in_the_variable_is_replaced(fake, connect, monkeypatch):
+    from airflow.sdk.execution_time import task_runner
+
+    FakeVariable.values = {"lingxing_token__lingxing_default": "not a token"}
+    monkeypatch.setattr("airflow.sdk.Variable", FakeVariable)
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", object(), raising=False)
+    connect(fake.base_url)
+    LingxingHook().list_sellers()
+    assert json.loads(FakeVariable.values["lingxing_token__lingxing_default"])["access_token"] == fake.live_token

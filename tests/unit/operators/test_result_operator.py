@@ -1,0 +1,210 @@
+"""FulfillmentResultOperator on the XCom path: one row per message, skipped pending tasks, limits, failures."""
+
+from __future__ import annotations
+
+import re
+
+import pendulum
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+from operator_fakes import FakeLingxingHook
+
+from airflow_provider_lingxing.api.results import COLUMNS
+from airflow_provider_lingxing.exceptions import LingxingInputError
+from airflow_provider_lingxing.operators import fulfillment
+from airflow_provider_lingxing.operators.fulfillment import MAX_XCOM_ROWS, FulfillmentResultOperator
+
+
+def complete(task_id: str, result: list | None = None, status: str = "Complete", failure: str | None = None) -> dict:
+    errors = sum(1 for r in result or [] if r.get("result_code") == "Error")
+    return {
+        "task_id": task_id,
+        "status_code": status,
+        "ship_time": "1772366400",
+        "processing_summary": {
+            "messages_processed": "3",
+            "messages_successful": str(3 - errors),
+            "messages_with_error": str(errors),
+            "messages_with_warning": "",
+        },
+        "result": result or [],
+        "failure": failure,
+    }
+
+
+ERROR_2 = {
+    "message_id": "2",
+    "result_code": "Error",
+    "result_message_code": "25",
+    "result_description": "The order id is not valid.",
+}
+SUBMITTED = [
+    {"task_id": "1003101", "message_ids": ["1", "2", "3"]},
+    {"task_id": "1003102", "message_ids": ["4", "5", "6"]},
+    {"task_id": "1003103", "message_ids": ["7"]},
+]
+
+
+def operator(task_ids, hook: FakeLingxingHook, **kwargs) -> FulfillmentResultOperator:
+    op = FulfillmentResultOperator(task_id="load", seller_id="A1SELLER", fulfillment_task_ids=task_ids, **kwargs)
+    op.hook = hook
+    return op
+
+
+def test_every_submitted_message_gets_a_row_and_pending_tasks_are_skipped(context, captured_log):
+    hook = FakeLingxingHook(
+        results=[
+            complete("1003101", [ERROR_2]),
+            complete("1003102"),
+            {"task_id": "1003103", "status_code": "in_process", "result": [], "processing_summary": {}},
+        ]
+    )
+    op = operator(SUBMITTED, hook)
+    log = captured_log(op)
+    before = pendulum.now("UTC")
+    rows = op.execute(context)
+    assert hook.result_calls == [("A1SELLER", [1003101, 1003102, 1003103])]
+    assert [(r["task_id"], r["message_id"], r["result_code"]) for r in rows] == [
+        ("1003101", "1", "Success"),
+        ("1003101", "2", "Error"),
+        ("1003101", "3", "Success"),
+        ("1003102", "4", "Success"),
+        ("1003102", "5", "Success"),
+        ("1003102", "6", "Success"),
+    ]
+    assert all(list(r) == list(COLUMNS) for r in rows)
+    assert rows[1]["result_description"] == "The order id is not valid." and rows[1]["messages_with_error"] == 1
+    assert rows[0]["ship_time"] == "2026-03-01T12:00:00+00:00" and rows[0]["messages_with_warning"] is None
+    assert before <= pendulum.parse(rows[0]["fetched_at"]) <= pendulum.now("UTC")
+    assert "Skipped 1 task(s) not yet complete (loaded on a later run): 1003103 (in_process)" in log.text
+    assert hook.closed == 1
+
+
+def test_bare_task_ids_give_one_row_per_task_without_message_rows(context):
+    hook = FakeLingxingHook(results=[complete("1003101", [ERROR_2]), complete("1003102")])
+    rows = operator("[1003101, '1003102']", hook).execute(context)
+    assert [(r["task_id"], r["message_id"], r["result_code"]) for r in rows] == [
+        ("1003101", "2", "Error"),
+        ("1003102", "", None),
+    ]
+    assert rows[1]["status_code"] == "Complete" and rows[1]["messages_processed"] == 3
+
+
+def test_a_task_missing_from_the_answer_is_skipped(context, captured_log):
+    op = operator([1003101, 1003999], FakeLingxingHook(results=[complete("1003101")]))
+    log = captured_log(op)
+    assert [r["task_id"] for r in op.execute(context)] == ["1003101"]
+    assert "1003999 (missing)" in log.text
+
+
+def test_a_failed_task_is_loaded_with_its_failure(context, captured_log):
+    hook = FakeLingxingHook(results=[complete("1003101", status="fatal", failure="Feed rejected")])
+    op = operator(SUBMITTED[:1], hook)
+    log = captured_log(op)
+    rows = op.execute(context)
+    assert [(r["message_id"], r["result_code"], r["failure"]) for r in rows] == [
+        ("1", None, "Feed rejected"),
+        ("2", None, "Feed rejected"),
+        ("3", None, "Feed rejected"),
+    ]
+    assert "Task 1003101 failed" in log.text
+
+
+def test_too_many_rows_for_xcom_fail_and_point_at_a_table(context):
+    many = [{"task_id": "1003101", "message_ids": [str(i) for i in range(1, MAX_XCOM_ROWS + 2)]}]
+    with pytest.raises(AirflowFailException, match="set sql_conn_id") as raised:
+        operator(many, FakeLingxingHook(results=[complete("1003101")])).execute(context)
+    assert "10001 result rows" in str(raised.value) and "at most 10,000" in str(raised.value)
+    exactly = [{"task_id": "1003101", "message_ids": [str(i) for i in range(1, MAX_XCOM_ROWS + 1)]}]
+    assert len(operator(exactly, FakeLingxingHook(results=[complete("1003101")])).execute(context)) == MAX_XCOM_ROWS
+
+
+def test_fail_on_message_errors_fails_after_the_rows_are_returned(context):
+    errors = [{**ERROR_2, "message_id": str(i), "result_description": f"bad {i}"} for i in range(1, 8)]
+    hook = FakeLingxingHook(results=[complete("1003101", errors)])
+    with pytest.raises(AirflowFailException) as raised:
+        operator([1003101], hook, fail_on_message_errors=True).execute(context)
+    text = str(raised.value)
+    assert text.startswith("7 message(s) have result_code Error (the rows are loaded): task 1003101 message 1: bad 1;")
+    assert "message 5: bad 5" in text and "message 6" not in text and "… and 2 more" in text
+    assert len(context["ti"].xcom["return_value"]) == 7
+
+
+def test_without_errors_fail_on_message_errors_passes(context):
+    hook = FakeLingxingHook(results=[complete("1003101")])
+    assert operator([1003101], hook, fail_on_message_errors=True).execute(context)[0]["result_code"] is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"seller_id": ""}, "seller_id '' is not a non-empty string"),
+        ({"fulfillment_task_ids": []}, "fulfillment_task_ids is empty"),
+        ({"fulfillment_task_ids": ["abc"]}, "fulfillment_task_ids: task id 'abc' is not a positive integer"),
+        ({"fulfillment_task_ids": [{"message_ids": ["1"]}]}, "fulfillment_task_ids"),
+    ],
+)
+def test_bad_arguments_are_refused_before_any_call(context, kwargs, message):
+    hook = FakeLingxingHook()
+    op = FulfillmentResultOperator(
+        task_id="load", **{"seller_id": "A1SELLER", "fulfillment_task_ids": [1003101], **kwargs}
+    )
+    op.hook = hook
+    with pytest.raises(LingxingInputError, match=message):
+        op.execute(context)
+    assert hook.result_calls == []
+
+
+def test_a_bad_table_name_is_refused_when_the_dag_is_parsed():
+    with pytest.raises(LingxingInputError, match="is not a table name"):
+        FulfillmentResultOperator(task_id="load", seller_id="S", fulfillment_task_ids=[1], table="x; DROP TABLE y")
+
+
+def test_a_templated_table_name_is_checked_before_any_call(context):
+    hook = FakeLingxingHook(results=[complete("1003101")])
+    op = operator([1003101], hook, sql_conn_id="warehouse", table="{{ params.table }}")
+    op.table = "results where 1=1"
+    with pytest.raises(LingxingInputError, match="is not a table name"):
+        op.execute(context)
+    assert hook.result_calls == []
+
+
+def test_an_unsupported_sql_connection_is_refused_before_any_call(context, monkeypatch):
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+    class OracleLike(DbApiHook):
+        conn_type = "oracle"
+        conn_name_attr = "oracle_conn_id"
+
+    class Connection:
+        def get_hook(self):
+            return OracleLike()
+
+    monkeypatch.setattr(fulfillment.BaseHook, "get_connection", classmethod(lambda cls, conn_id: Connection()))
+    hook = FakeLingxingHook(results=[complete("1003101")])
+    with pytest.raises(LingxingInputError, match="of type 'oracle', which the results table does not support"):
+        operator([1003101], hook, sql_conn_id="warehouse").execute(context)
+    assert hook.result_calls == []
+
+
+def test_a_connection_that_is_not_sql_is_refused(context, monkeypatch):
+    class Connection:
+        def get_hook(self):
+            return FakeLingxingHook()
+
+    monkeypatch.setattr(fulfillment.BaseHook, "get_connection", classmethod(lambda cls, conn_id: Connection()))
+    with pytest.raises(LingxingInputError, match=re.escape("not a SQL (DbApiHook) connection")):
+        operator([1003101], FakeLingxingHook(), sql_conn_id="lingxing_default").execute(context)
+
+
+def test_status_sets_are_checked_like_the_sensor_s():
+    with pytest.raises(ValueError, match="share"):
+        FulfillmentResultOperator(
+            task_id="load", seller_id="S", fulfillment_task_ids=[1], failure_statuses=["Complete"]
+        )
+
+
+def test_custom_statuses_decide_what_is_loaded(context):
+    hook = FakeLingxingHook(results=[complete("1003101", status="Done"), complete("1003102")])
+    rows = operator([1003101, 1003102], hook, success_statuses=["done"]).execute(context)
+    assert [r["task_id"] for r in rows] == ["1003101"]

@@ -1,0 +1,351 @@
+"""FulfillmentResultSensor against a scripted hook: every outcome a DAG author can see."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from airflow.sdk.exceptions import (
+    AirflowException,
+    AirflowFailException,
+    AirflowRescheduleException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    TaskDeferred,
+)
+
+from airflow_provider_lingxing.exceptions import (
+    LingxingAuthError,
+    LingxingInputError,
+    LingxingRateLimitError,
+    LingxingTransientError,
+)
+from airflow_provider_lingxing.sensors.fulfillment import FulfillmentResultSensor
+from airflow_provider_lingxing.triggers.fulfillment import FulfillmentResultTrigger
+
+SELLER = "A1MQMW3JWPNCBX"
+
+
+def result(task_id: int, status: str | None = "Complete", failure: str | None = None) -> dict:
+    """One getFulfillmentResult item in the documented shape."""
+    return {
+        "result": [],
+        "task_id": str(task_id),
+        "status_code": status,
+        "ship_time": "1675848605",
+        "processing_summary": {"messages_processed": "1", "messages_successful": "1"},
+        "failure": failure,
+    }
+
+
+class ScriptedHook:
+    """`script[task_id]` lists the task's answer at each poll (None: not returned); the last one repeats."""
+
+    def __init__(self, script: dict[int, list[dict | None]]) -> None:
+        self.script = script
+        self.calls: list[tuple[str, list[int]]] = []
+        self._polls: Counter[int] = Counter()
+
+    def get_fulfillment_results(self, seller_id: str, task_ids: list[int]) -> list[dict]:
+        self.calls.append((seller_id, list(task_ids)))
+        answers = []
+        for task_id in task_ids:
+            steps = self.script.get(task_id, [None])
+            answer = steps[min(self._polls[task_id], len(steps) - 1)]
+            self._polls[task_id] += 1
+            if answer is not None:
+                answers.append(answer)
+        return answers
+
+    async def aget_fulfillment_results(self, seller_id: str, task_ids: list[int]) -> list[dict]:
+        return self.get_fulfillment_results(seller_id, task_ids)
+
+
+def make_sensor(hook: ScriptedHook | None, task_ids=(1, 2, 3), **kwargs) -> FulfillmentResultSensor:
+    kwargs.setdefault("poke_interval", 0)
+    kwargs.setdefault("timeout", 60)
+    sensor = FulfillmentResultSensor(
+        task_id="wait_for_amazon", seller_id=kwargs.pop("seller_id", SELLER), fulfillment_task_ids=task_ids, **kwargs
+    )
+    if hook is not None:
+        sensor.hook = hook
+    return sensor
+
+
+class NoCalls:
+    """A hook that must not be reached: bad input is refused before any API call."""
+
+    def get_fulfillment_results(self, *args):
+        raise AssertionError("the API was called")
+
+
+def test_all_complete_at_first_poke_returns_results_in_task_id_order(context):
+    hook = ScriptedHook({1: [result(1)], 2: [result(2)], 3: [result(3)]})
+    returned = make_sensor(hook, task_ids=["3", 1, 2, "2"]).execute(context)
+    assert returned == [result(1), result(2), result(3)]
+    assert hook.calls == [(SELLER, [1, 2, 3])]
+
+
+def test_each_poke_asks_only_for_pending_ids(context, captured_log):
+    hook = ScriptedHook(
+        {
+            1: [result(1)],
+            2: [result(2, "pending"), result(2, "in_process"), result(2)],
+            3: [None, result(3)],
+        }
+    )
+    sensor = make_sensor(hook)
+    log = captured_log(sensor)
+    assert sensor.execute(context) == [result(1), result(2), result(3)]
+    assert [ids for _, ids in hook.calls] == [[1, 2, 3], [2, 3], [2]]
+    assert [r.getMessage() for r in log.records if "complete" in r.getMessage()] == [
+        "1/3 complete, 0 failed, 2 pending (statuses: missing=1, pending=1)",
+        "2/3 complete, 0 failed, 1 pending (statuses: in_process=1)",
+        "3/3 complete, 0 failed, 0 pending",
+    ]
+
+
+def test_a_failed_task_fails_at_once_without_retry_naming_id_and_reason(context):
+    hook = ScriptedHook(
+        {
+            1: [result(1)],
+            2: [result(2, "fatal", failure="Amazon refused: seller token revoked")],
+            3: [result(3, "in_process")],
+        }
+    )
+    with pytest.raises(AirflowFailException) as info:
+        make_sensor(hook, retries=3).execute(context)
+    assert "1 of 3 mark-shipped tasks failed: 2 (status fatal: Amazon refused: seller token revoked)" in str(info.value)
+    assert len(hook.calls) == 1
+
+
+@pytest.mark.parametrize("status", ["cancelled", "FATAL"])
+def test_failure_statuses_fail_case_insensitively(context, status):
+    hook = ScriptedHook({1: [result(1, "in_process"), result(1, status)]})
+    with pytest.raises(AirflowFailException, match=rf"1 \(status {status}\)"):
+        make_sensor(hook, task_ids=[1]).execute(context)
+    assert len(hook.calls) == 2
+
+
+def test_failure_reason_fails_even_with_complete_status(context):
+    hook = ScriptedHook({1: [result(1, "Complete", failure="feed rejected")]})
+    with pytest.raises(AirflowFailException, match="feed rejected"):
+        make_sensor(hook, task_ids=[1]).execute(context)
+
+
+def test_soft_fail_skips_a_failed_task(context):
+    hook = ScriptedHook({1: [result(1, "cancelled")]})
+    with pytest.raises(AirflowSkipException):
+        make_sensor(hook, task_ids=[1], soft_fail=True).execute(context)
+
+
+def test_custom_statuses(context):
+    hook = ScriptedHook({1: [result(1, "Complete"), result(1, "DONE")], 2: [result(2, "done")]})
+    returned = make_sensor(hook, task_ids=[1, 2], success_statuses=["done"], failure_statuses=["rejected"]).execute(
+        context
+    )
+    assert [r["status_code"] for r in returned] == ["DONE", "done"]
+
+
+def test_timeout_names_pending_ids_and_their_last_status(context):
+    hook = ScriptedHook({1: [result(1)], 2: [result(2, "in_process")], 3: [None]})
+    with pytest.raises(AirflowSensorTimeout) as info:
+        make_sensor(hook, timeout=0).execute(context)
+    message = str(info.value)
+    assert "Sensor has timed out" in message
+    assert "still pending (last status): 2 (in_process), 3 (missing)" in message
+    assert "1 (" not in message.split("Progress")[0]
+
+
+def test_timeout_with_soft_fail_skips(context):
+    hook = ScriptedHook({1: [result(1, "in_process")]})
+    with pytest.raises(AirflowSkipException):
+        make_sensor(hook, task_ids=[1], timeout=0, soft_fail=True).execute(context)
+
+
+def test_api_errors_propagate_for_airflow_retries(context):
+    class Failing:
+        def get_fulfillment_results(self, *args):
+            raise LingxingTransientError("HTTP 502", path="/pb/mp/order/getFulfillmentResult")
+
+    sensor = make_sensor(None)
+    sensor.hook = Failing()
+    with pytest.raises(LingxingTransientError):
+        sensor.execute(context)
+
+
+def test_reschedule_mode_frees_the_slot_and_repolls_all_ids_in_the_next_process(context):
+    hook = ScriptedHook({1: [result(1)], 2: [result(2, "in_process"), result(2)]})
+    with pytest.raises(AirflowRescheduleException):
+        make_sensor(hook, task_ids=[1, 2], mode="reschedule", poke_interval=30).execute(context)
+    again = make_sensor(hook, task_ids=[1, 2], mode="reschedule", poke_interval=30)
+    assert again.execute(context) == [result(1), result(2)]
+    assert [ids for _, ids in hook.calls] == [[1, 2], [1, 2]]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "culprit"),
+    [
+        ({"task_ids": []}, "fulfillment_task_ids is empty"),
+        ({"task_ids": ["1003083", "12a"]}, "fulfillment_task_ids: task id '12a'"),
+        ({"task_ids": [0]}, "fulfillment_task_ids: task id 0"),
+        ({"task_ids": None}, "fulfillment_task_ids must be a list"),
+        ({"task_ids": "[1, 'x']"}, "fulfillment_task_ids: task id 'x'"),
+        ({"seller_id": ""}, "seller_id is empty"),
+        ({"seller_id": "   "}, "seller_id is empty"),
+        ({"seller_id": None}, "seller_id is empty"),
+    ],
+)
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_bad_input_fails_before_any_call_and_is_not_retried(context, kwargs, culprit, deferrable):
+    sensor = make_sensor(None, task_ids=kwargs.get("task_ids", [1]), deferrable=deferrable, soft_fail=True)
+    if "seller_id" in kwargs:
+        sensor.seller_id = kwargs["seller_id"]
+    sensor.hook = NoCalls()
+    with pytest.raises(LingxingInputError) as info:
+        sensor.execute(context)
+    assert culprit in str(info.value)
+    assert isinstance(info.value, AirflowFailException)
+
+
+@pytest.mark.parametrize(
+    ("rendered", "asked"),
+    [
+        ([{"task_id": "7", "message_ids": ["1", "2"]}, {"task_id": "8", "message_ids": []}], [7, 8]),
+        ({"task_id": "7"}, [7]),
+        ("[{'task_id': '7', 'message_ids': ['1']}, {'task_id': 8}]", [7, 8]),
+        ('["7", "8", "8"]', [7, 8]),
+        ("[8, 7]", [7, 8]),
+        ("8", [8]),
+        (("8", 7), [7, 8]),
+    ],
+)
+def test_accepts_lists_xcom_of_the_submit_operator_and_rendered_text(context, rendered, asked):
+    hook = ScriptedHook({7: [result(7)], 8: [result(8)]})
+    make_sensor(hook, task_ids=rendered).execute(context)
+    assert hook.calls == [(SELLER, asked)]
+
+
+def test_templated_fields_render_before_validation(context):
+    sensor = make_sensor(ScriptedHook({5: [result(5)]}), task_ids="{{ params.ids }}", seller_id="{{ params.seller }}")
+    assert set(sensor.template_fields) == {"seller_id", "fulfillment_task_ids"}
+    sensor.render_template_fields({"params": {"ids": ["5"], "seller": SELLER}})
+    assert sensor.execute(context) == [result(5)]
+    assert sensor.hook.calls == [(SELLER, [5])]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "culprit"),
+    [
+        ({"success_statuses": []}, "success_statuses is empty"),
+        ({"failure_statuses": ["Complete"]}, "share ['complete']"),
+    ],
+)
+def test_bad_status_sets_fail_when_the_dag_is_parsed(kwargs, culprit):
+    with pytest.raises(ValueError) as info:
+        make_sensor(None, **kwargs)
+    assert culprit in str(info.value)
+
+
+# deferrable mode
+
+
+def test_deferrable_pokes_once_then_defers_with_only_pending_ids(context):
+    hook = ScriptedHook({1: [result(1)], 2: [result(2, "in_process")], 3: [None]})
+    sensor = make_sensor(hook, deferrable=True, poke_interval=45, timeout=timedelta(hours=2), lingxing_conn_id="lx")
+    with pytest.raises(TaskDeferred) as info:
+        sensor.execute(context)
+    deferred = info.value
+    assert deferred.method_name == "execute_complete"
+    trigger = deferred.trigger
+    assert isinstance(trigger, FulfillmentResultTrigger)
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_provider_lingxing.triggers.fulfillment.FulfillmentResultTrigger"
+    assert kwargs == {
+        "lingxing_conn_id": "lx",
+        "seller_id": SELLER,
+        "fulfillment_task_ids": [1, 2, 3],
+        "pending_task_ids": [2, 3],
+        "poll_interval": 45.0,
+        "end_time": context["ti"].start_date.timestamp() + 7200,
+        "success_statuses": ["Complete"],
+        "failure_statuses": ["fatal", "cancelled"],
+    }
+    assert len(hook.calls) == 1
+
+
+def test_deferrable_finishes_without_deferring_when_all_done_at_first_poke(context):
+    hook = ScriptedHook({1: [result(1)]})
+    assert make_sensor(hook, task_ids=[1], deferrable=True).execute(context) == [result(1)]
+
+
+def test_deferrable_first_poke_failure_fails_and_soft_fail_skips(context):
+    hook = ScriptedHook({1: [result(1, "fatal", failure="bad carrier")]})
+    with pytest.raises(AirflowFailException, match="bad carrier"):
+        make_sensor(hook, task_ids=[1], deferrable=True).execute(context)
+    with pytest.raises(AirflowSkipException):
+        make_sensor(hook, task_ids=[1], deferrable=True, soft_fail=True).execute(context)
+
+
+def test_execute_complete_success_fetches_the_results_once(context, captured_log):
+    hook = ScriptedHook({1: [result(1)], 2: [result(2)]})
+    sensor = make_sensor(hook, deferrable=True)
+    log = captured_log(sensor)
+    event = {"status": "success", "seller_id": SELLER, "fulfillment_task_ids": [1, 2]}
+    assert sensor.resume_execution("execute_complete", {"event": event}, context) == [result(1), result(2)]
+    assert hook.calls == [(SELLER, [1, 2])]
+    assert "2/2 complete, 0 failed, 0 pending" in log.text
+
+
+def test_execute_complete_success_that_the_final_fetch_contradicts_is_retried(context):
+    hook = ScriptedHook({1: [result(1)], 2: [None]})
+    event = {"status": "success", "seller_id": SELLER, "fulfillment_task_ids": [1, 2]}
+    with pytest.raises(AirflowException, match="final fetch") as info:
+        make_sensor(hook).resume_execution("execute_complete", {"event": event}, context)
+    assert not isinstance(info.value, AirflowFailException)
+
+
+def test_execute_complete_failure_fails_without_retry_and_soft_fail_skips(context):
+    event = {"status": "failure", "message": "1 of 2 mark-shipped tasks failed: 2 (status cancelled)."}
+    with pytest.raises(AirflowFailException, match=r"2 \(status cancelled\)"):
+        make_sensor(NoCalls()).resume_execution("execute_complete", {"event": event}, context)
+    with pytest.raises(AirflowSkipException):
+        make_sensor(NoCalls(), soft_fail=True).resume_execution("execute_complete", {"event": event}, context)
+
+
+def test_execute_complete_timeout_is_a_sensor_timeout(context):
+    event = {"status": "error", "reason": "timeout", "message": "still pending (last status): 2 (in_process)"}
+    with pytest.raises(AirflowSensorTimeout, match=r"2 \(in_process\)"):
+        make_sensor(NoCalls()).resume_execution("execute_complete", {"event": event}, context)
+    with pytest.raises(AirflowSkipException):
+        make_sensor(NoCalls(), soft_fail=True).resume_execution("execute_complete", {"event": event}, context)
+
+
+@pytest.mark.parametrize("error", [LingxingAuthError, LingxingRateLimitError])
+def test_execute_complete_api_error_raises_the_same_class_as_poke_mode(context, error):
+    raised = error("app not exist", code="2001001", request_id="r-1", path="/p", hint="check the App ID")
+    event = FulfillmentResultTrigger._api_error_event(raised)
+    with pytest.raises(error) as info:
+        make_sensor(NoCalls()).resume_execution("execute_complete", {"event": event}, context)
+    assert str(info.value) == str(raised)
+    assert info.value.retryable == raised.retryable
+
+
+def test_execute_complete_without_event_fails_loudly(context):
+    with pytest.raises(AirflowException, match="without a usable event"):
+        make_sensor(NoCalls()).resume_execution("execute_complete", {}, context)
+
+
+def test_default_deferrable_follows_airflow_config():
+    code = (
+        "from airflow_provider_lingxing.sensors.fulfillment import FulfillmentResultSensor as S\n"
+        "print(S(task_id='t', seller_id='s', fulfillment_task_ids=[1]).deferrable)"
+    )
+    env = {**os.environ, "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "True"
+    assert make_sensor(None).deferrable is False

@@ -1,0 +1,267 @@
+"""FulfillmentResultTrigger: its payload, its polling and the one event it yields."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import Counter
+from types import SimpleNamespace
+
+import pytest
+from airflow.sdk.serde import deserialize, serialize
+
+from airflow_provider_lingxing.exceptions import LingxingAuthError, LingxingRateLimitError
+from airflow_provider_lingxing.triggers import fulfillment as trigger_module
+from airflow_provider_lingxing.triggers.fulfillment import FulfillmentResultTrigger
+
+SELLER = "A1MQMW3JWPNCBX"
+CLASSPATH = "airflow_provider_lingxing.triggers.fulfillment.FulfillmentResultTrigger"
+START = 1_800_000_000.0
+
+
+def result(task_id: int, status: str | None = "Complete", failure: str | None = None) -> dict:
+    return {
+        "result": [{"message_id": "1", "result_code": "Warning", "result_description": "x" * 300}],
+        "task_id": str(task_id),
+        "status_code": status,
+        "ship_time": "1675848605",
+        "processing_summary": {"messages_processed": "1", "messages_successful": "1"},
+        "failure": failure,
+    }
+
+
+class AsyncScriptedHook:
+    """`script[task_id]` lists the task's answer at each poll (None: not returned); the last one repeats."""
+
+    def __init__(self, script: dict[int, list[dict | None]] | None = None, error: Exception | None = None):
+        self.script = script or {}
+        self.error = error
+        self.calls: list[list[int]] = []
+        self.closed = False
+        self._polls: Counter[int] = Counter()
+
+    async def aget_fulfillment_results(self, seller_id: str, task_ids: list[int]) -> list[dict]:
+        assert seller_id == SELLER
+        self.calls.append(list(task_ids))
+        if self.error:
+            raise self.error
+        answers = []
+        for task_id in task_ids:
+            steps = self.script.get(task_id, [None])
+            answer = steps[min(self._polls[task_id], len(steps) - 1)]
+            self._polls[task_id] += 1
+            if answer is not None:
+                answers.append(answer)
+        return answers
+
+    def get_fulfillment_results(self, *args):
+        raise AssertionError("the trigger made a blocking call")
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """A fake clock for the trigger module: sleeping advances it, and every requested sleep is recorded."""
+    state = SimpleNamespace(now=START, sleeps=[])
+
+    async def sleep(seconds: float) -> None:
+        state.sleeps.append(seconds)
+        state.now += seconds
+        await asyncio.sleep(0)
+
+    fake_asyncio = SimpleNamespace(sleep=sleep, get_running_loop=asyncio.get_running_loop)
+    monkeypatch.setattr(trigger_module, "asyncio", fake_asyncio)
+    monkeypatch.setattr(trigger_module, "time", SimpleNamespace(time=lambda: state.now))
+    return state
+
+
+def make_trigger(hook: AsyncScriptedHook, caplog=None, **kwargs) -> FulfillmentResultTrigger:
+    kwargs.setdefault("fulfillment_task_ids", [1, 2, 3])
+    kwargs.setdefault("poll_interval", 30)
+    trigger = FulfillmentResultTrigger(lingxing_conn_id="lingxing_default", seller_id=SELLER, **kwargs)
+    trigger._hook = lambda: hook
+    if caplog is not None:
+        caplog.set_level(logging.INFO, logger="lingxing.test.trigger")
+        trigger._log = logging.getLogger("lingxing.test.trigger")
+    return trigger
+
+
+async def events_of(trigger: FulfillmentResultTrigger) -> list[dict]:
+    return [event.payload async for event in trigger.run()]
+
+
+def test_serialize_round_trips_json_safe_and_without_secrets():
+    trigger = FulfillmentResultTrigger(
+        lingxing_conn_id="lx",
+        seller_id=SELLER,
+        fulfillment_task_ids=["3", 1, 2],
+        pending_task_ids=[3, "2"],
+        poll_interval=45,
+        end_time=START + 3600,
+        success_statuses=("done", "Complete"),
+        failure_statuses="rejected",
+    )
+    classpath, kwargs = trigger.serialize()
+    assert classpath == CLASSPATH
+    assert kwargs == {
+        "lingxing_conn_id": "lx",
+        "seller_id": SELLER,
+        "fulfillment_task_ids": [1, 2, 3],
+        "pending_task_ids": [2, 3],
+        "poll_interval": 45.0,
+        "end_time": START + 3600,
+        "success_statuses": ["done", "Complete"],
+        "failure_statuses": ["rejected"],
+    }
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    again = FulfillmentResultTrigger(**deserialize(serialize(kwargs)))
+    assert again.serialize() == (classpath, kwargs)
+
+
+def test_no_end_time_serialises_as_none():
+    _, kwargs = FulfillmentResultTrigger(lingxing_conn_id="lx", seller_id=SELLER, fulfillment_task_ids=[1]).serialize()
+    assert kwargs["end_time"] is None
+    assert kwargs["pending_task_ids"] == [1]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "culprit"),
+    [
+        ({"fulfillment_task_ids": []}, "fulfillment_task_ids is empty"),
+        ({"pending_task_ids": ["x"]}, "pending_task_ids: task id 'x'"),
+        ({"failure_statuses": ["complete"]}, "share ['complete']"),
+    ],
+)
+def test_bad_arguments_are_refused(kwargs, culprit):
+    kwargs = {"fulfillment_task_ids": [1], **kwargs}
+    with pytest.raises(ValueError) as info:
+        FulfillmentResultTrigger(lingxing_conn_id="lx", seller_id=SELLER, **kwargs)
+    assert culprit in str(info.value)
+
+
+async def test_polls_pending_ids_until_all_done_then_yields_one_success(clock, caplog):
+    hook = AsyncScriptedHook(
+        {2: [result(2, "in_process"), result(2)], 3: [None, result(3, "pending"), result(3)]},
+    )
+    trigger = make_trigger(hook, caplog, pending_task_ids=[2, 3], end_time=START + 3600)
+    assert await events_of(trigger) == [{"status": "success", "seller_id": SELLER, "fulfillment_task_ids": [1, 2, 3]}]
+    assert hook.calls == [[2, 3], [2, 3], [3]]
+    assert hook.closed
+    assert clock.sleeps == [30.0, 30.0, 30.0]
+    assert [r.getMessage() for r in caplog.records] == [
+        "1/3 complete, 0 failed, 2 pending (statuses: in_process=1, missing=1)",
+        "2/3 complete, 0 failed, 1 pending (statuses: pending=1)",
+        "3/3 complete, 0 failed, 0 pending",
+    ]
+
+
+async def test_nothing_pending_succeeds_without_a_call(clock):
+    hook = AsyncScriptedHook()
+    events = await events_of(make_trigger(hook, fulfillment_task_ids=[1], pending_task_ids=[]))
+    assert events == [{"status": "success", "seller_id": SELLER, "fulfillment_task_ids": [1]}]
+    assert hook.calls == []
+
+
+async def test_failure_event_names_ids_and_reasons_and_stays_small(clock):
+    hook = AsyncScriptedHook(
+        {
+            1: [result(1)],
+            2: [result(2, "in_process"), result(2, "fatal", failure="Amazon: invalid tracking number")],
+            3: [result(3, "in_process"), result(3, "Cancelled")],
+        }
+    )
+    events = await events_of(make_trigger(hook))
+    assert len(events) == 1
+    event = events[0]
+    assert event["status"] == "failure"
+    assert event["failed"] == {"2": "status fatal: Amazon: invalid tracking number", "3": "status Cancelled"}
+    assert event["message"].startswith("2 of 3 mark-shipped tasks failed: 2 (status fatal: Amazon: invalid")
+    assert "processing_summary" not in json.dumps(event)
+    assert len(json.dumps(event)) < 500
+    assert len(hook.calls) == 2
+
+
+async def test_timeout_polls_once_more_at_the_deadline_and_names_pending_ids(clock):
+    hook = AsyncScriptedHook({1: [result(1, "in_process"), result(1)], 2: [result(2, "in_process")]})
+    trigger = make_trigger(hook, fulfillment_task_ids=[1, 2, 3], poll_interval=60, end_time=START + 100)
+    events = await events_of(trigger)
+    assert clock.sleeps == [60.0, 40.0]
+    assert len(events) == 1
+    event = events[0]
+    assert event["status"] == "error"
+    assert event["reason"] == "timeout"
+    assert event["pending"] == {"2": "in_process", "3": "missing"}
+    assert "Sensor has timed out at 2027-01-15T08:01:40+00:00." in event["message"]
+    assert "still pending (last status): 2 (in_process), 3 (missing)" in event["message"]
+
+
+async def test_deadline_already_past_polls_once_without_sleeping(clock):
+    hook = AsyncScriptedHook({1: [result(1)]})
+    events = await events_of(make_trigger(hook, fulfillment_task_ids=[1], end_time=START - 5))
+    assert clock.sleeps == [0.0]
+    assert events == [{"status": "success", "seller_id": SELLER, "fulfillment_task_ids": [1]}]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        LingxingAuthError("ip not permit", code="3001002", path="/pb/mp/order/getFulfillmentResult", hint="h"),
+        LingxingRateLimitError("requests too frequently", code="3001008", request_id="r-9"),
+    ],
+)
+async def test_api_error_after_the_hooks_retries_ends_with_an_error_event(clock, error):
+    hook = AsyncScriptedHook(error=error)
+    events = await events_of(make_trigger(hook))
+    assert events == [
+        {
+            "status": "error",
+            "reason": "api_error",
+            "error_class": type(error).__name__,
+            "message": error.message,
+            "code": error.code,
+            "request_id": error.request_id,
+            "path": error.path,
+            "hint": error.hint,
+        }
+    ]
+    assert json.loads(json.dumps(events[0])) == events[0]
+    assert hook.closed
+
+
+async def test_an_error_without_a_public_class_is_reported_as_its_public_parent(clock):
+    from airflow_provider_lingxing.api.retry import TransportFailure
+
+    hook = AsyncScriptedHook(error=TransportFailure("could not connect to x", delivered=False, path="/p"))
+    (event,) = await events_of(make_trigger(hook))
+    assert event["error_class"] == "LingxingTransientError"
+
+
+async def test_a_bug_is_not_disguised_as_an_api_error(clock):
+    hook = AsyncScriptedHook(error=KeyError("oops"))
+    with pytest.raises(KeyError):
+        await events_of(make_trigger(hook))
+    assert hook.closed
+
+
+async def test_triggers_of_one_loop_share_one_hook_per_connection_and_close_it_after_the_last(clock):
+    made: list[AsyncScriptedHook] = []
+
+    def make() -> AsyncScriptedHook:
+        made.append(AsyncScriptedHook({1: [result(1, "in_process"), result(1)], 2: [result(2)]}))
+        return made[-1]
+
+    first = make_trigger(AsyncScriptedHook(), fulfillment_task_ids=[1])
+    second = make_trigger(AsyncScriptedHook(), fulfillment_task_ids=[2])
+    third = make_trigger(AsyncScriptedHook(), fulfillment_task_ids=[2])
+    first._hook = second._hook = make
+    third.lingxing_conn_id = "another"
+    third._hook = make
+    events = await asyncio.gather(events_of(first), events_of(second), events_of(third))
+    assert [e[0]["status"] for e in events] == ["success"] * 3
+    assert len(made) == 2
+    assert sorted(made[0].calls) == [[1], [1], [2]]
+    assert made[1].calls == [[2]]
+    assert all(hook.closed for hook in made)
