@@ -3,26 +3,37 @@
 Starts the simulator, sets up a throw-away AIRFLOW_HOME (SQLite metadata DB) with the `lingxing_default` and
 `lingxing_warehouse` connections and the `lingxing_api` pool, runs `lingxing_mark_shipped` with
 `airflow dags test` (deferrable sensor included), then prints the loaded warehouse table.
+
+    python scripts/demo.py [--home DIR]      # default: .demo/ in the repository, emptied first
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
+from airflow_provider_lingxing.api.endpoints import SUBMIT_FULFILLMENT
 from airflow_provider_lingxing.testing.simulator import LingxingSimulator
 
 REPO = Path(__file__).resolve().parent.parent
-DEMO_HOME = REPO / ".demo"
+DEFAULT_HOME = REPO / ".demo"
+DAG_ID = "lingxing_mark_shipped"
 SELLER = {"seller_id": "A1SIMNA0000001", "marketplace_id": "ATVPDKIKX0DER", "region": "NA"}
 TABLE = "lingxing_fulfillment_results"
-POOL_SLOTS = 10  # the fulfillment endpoints' concurrency capacity per app id
+POOL_SLOTS = SUBMIT_FULFILLMENT.capacity  # the concurrency bucket of the fulfillment endpoints, per app id
+COMPLETE_AFTER_SECONDS = 4  # Amazon's minutes to hours, shortened
+POKE_INTERVAL_SECONDS = 1
+LOG_LINE = re.compile(r"^\S+ \[(?P<level>\w+)\s*\] (?P<event>.*?)\s+\[(?P<logger>[^\]]+)\]")
 
 
 def demo_orders(count: int = 24) -> list[dict]:
@@ -49,70 +60,126 @@ def step(text: str) -> float:
     return time.monotonic()
 
 
-def airflow(env: dict[str, str], *args: str, quiet: bool = True) -> None:
-    command = [sys.executable, "-m", "airflow", *args]
-    result = subprocess.run(command, env=env, capture_output=quiet, text=True)
-    if result.returncode:
-        if quiet:
-            print(result.stdout[-4000:], result.stderr[-4000:], sep="\n", file=sys.stderr)
-        raise SystemExit(f"`airflow {' '.join(args[:2])}` failed with exit code {result.returncode}")
+def progress(line: str) -> str | None:
+    """The few lines of `airflow dags test`'s log a reader follows: tasks, the deferral, the provider's news."""
+    match = LOG_LINE.match(line)
+    if not match:
+        return None
+    level, event, logger = match["level"], match["event"], match["logger"]
+    if event.startswith("[DAG TEST] starting task_id="):
+        return "task " + event.split("=")[1].split()[0] + " started"
+    if event.startswith("[DAG TEST] end task task_id="):
+        return "task " + event.split("=")[1].split()[0] + " finished"
+    if event.startswith("Pausing task as DEFERRED"):
+        return "deferred: the trigger now polls Lingxing (no worker slot held)"
+    if "airflow_provider_lingxing" in logger:
+        return f"{logger.rsplit('.', 1)[-1]}: {event}"
+    if level in ("error", "critical"):
+        return f"{level}: {event}"
+    return None
 
 
-def print_table(db: Path) -> None:
+def airflow(env: dict[str, str], log: Path, *args: str, follow: bool = False) -> None:
+    """Run the airflow CLI with its output in `log`; with `follow`, echo the progress lines as they come."""
+    with log.open("a") as out:
+        out.write(f"\n$ airflow {' '.join(args)}\n")
+        out.flush()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "airflow", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
+        try:
+            for line in process.stdout:
+                out.write(line)
+                if follow and (shown := progress(line)):
+                    print(f"    {shown[:150]}", flush=True)
+        except BaseException:
+            process.terminate()
+            raise
+        finally:
+            process.stdout.close()
+            code = process.wait()
+    if code:
+        tail = log.read_text(errors="replace").splitlines()[-40:]
+        print("\n".join(tail), file=sys.stderr)
+        raise SystemExit(f"`airflow {' '.join(args[:2])}` failed with exit code {code}; full log: {log}")
+
+
+def read_table(db: Path) -> tuple[list[str], list[tuple]]:
     with sqlite3.connect(db) as conn:
         cursor = conn.execute(
             f"SELECT task_id, message_id, status_code, result_code, result_message_code, result_description,"
-            f" ship_time FROM {TABLE} ORDER BY task_id, CAST(message_id AS INTEGER)"
+            f" ship_time FROM {TABLE} ORDER BY CAST(task_id AS INTEGER), CAST(message_id AS INTEGER)"
         )
-        header = [c[0] for c in cursor.description]
-        rows = [["" if v is None else str(v)[:48] for v in row] for row in cursor.fetchall()]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    line = "  ".join("-" * w for w in widths)
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
-    print(line)
-    for row in rows:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
-    codes = [r[3] for r in rows]
-    tasks = len({r[0] for r in rows})
-    print(
-        f"\n{len(rows)} messages in {tasks} tasks: {codes.count('Success')} Success, "
-        f"{codes.count('Warning')} Warning, {codes.count('Error')} Error"
+        return [c[0] for c in cursor.description], cursor.fetchall()
+
+
+def print_table(header: list[str], rows: list[tuple]) -> None:
+    cells = [["" if v is None else str(v)[:48] for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(header)]
+    for row in [header, ["-" * w for w in widths], *cells]:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def summary(rows: list[tuple]) -> str:
+    codes = Counter(row[3] for row in rows)
+    tasks = len({row[0] for row in rows})
+    return (
+        f"{len(rows)} orders in {tasks} Lingxing task(s): {codes['Success']} Success, "
+        f"{codes['Warning']} Warning, {codes['Error']} Error"
     )
 
 
-def main() -> None:
+def run(home: Path) -> Path:
+    """The whole demo in `home` (emptied first); returns the SQLite warehouse file."""
     started = time.monotonic()
-    shutil.rmtree(DEMO_HOME, ignore_errors=True)
-    DEMO_HOME.mkdir()
-    warehouse = DEMO_HOME / "warehouse.db"
+    shutil.rmtree(home, ignore_errors=True)
+    (home / "airflow").mkdir(parents=True)
+    warehouse = home / "warehouse.db"
+    log = home / "airflow.log"
     env = {
         **os.environ,
-        "AIRFLOW_HOME": str(DEMO_HOME / "airflow"),
+        "AIRFLOW_HOME": str(home / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "example_dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{DEMO_HOME / 'airflow' / 'airflow.db'}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow' / 'airflow.db'}",
         "AIRFLOW_CONN_LINGXING_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(warehouse)}),
-        "LINGXING_EXAMPLE_POKE_INTERVAL": "2",
+        "LINGXING_EXAMPLE_POKE_INTERVAL": str(POKE_INTERVAL_SECONDS),
     }
-    t = step("starting the Lingxing simulator")
-    with LingxingSimulator(complete_after_seconds=4) as sim:
+    step("starting the Lingxing simulator")
+    with LingxingSimulator(complete_after_seconds=COMPLETE_AFTER_SECONDS) as sim:
         env["AIRFLOW_CONN_LINGXING_DEFAULT"] = sim.connection_json()
-        print(f"    {sim.base_url} (app id {sim.app_id})")
-        t = step(f"airflow db migrate (SQLite in {DEMO_HOME / 'airflow'})")
-        airflow(env, "db", "migrate")
+        print(f"    {sim.base_url} (app id {sim.app_id}); tasks complete {COMPLETE_AFTER_SECONDS}s after submission")
+        t = step(f"airflow db migrate (SQLite in {home / 'airflow'})")
+        airflow(env, log, "db", "migrate")
         print(f"    done in {time.monotonic() - t:.0f}s")
         step(f"creating pool lingxing_api with {POOL_SLOTS} slots")
-        airflow(env, "pools", "set", "lingxing_api", str(POOL_SLOTS), "Lingxing OpenAPI concurrency per app id")
+        airflow(env, log, "pools", "set", "lingxing_api", str(POOL_SLOTS), "Lingxing OpenAPI concurrency per app id")
         orders = demo_orders()
         conf = json.dumps({**SELLER, "orders": orders})
-        t = step(f"airflow dags test lingxing_mark_shipped ({len(orders)} orders; the sensor defers)")
-        airflow(env, "dags", "test", "lingxing_mark_shipped", "--conf", conf, quiet=False)
+        t = step(f"airflow dags test {DAG_ID} ({len(orders)} orders; the sensor defers)")
+        airflow(env, log, "dags", "test", DAG_ID, "--conf", conf, follow=True)
         print(f"    done in {time.monotonic() - t:.0f}s")
         stats = sim.stats()
+    header, rows = read_table(warehouse)
     print(f"\n==> {TABLE} in {warehouse}\n")
-    print_table(warehouse)
-    print(f"\nSimulator: {stats['requests_total']} API calls, {stats['rate_limited']} answered 3001008.")
-    print(f"Demo finished in {time.monotonic() - started:.0f}s. Inspect: sqlite3 {warehouse}")
+    print_table(header, rows)
+    print(f"\n{summary(rows)}")
+    print(f"Simulator: {stats['requests_total']} API calls, {stats['rate_limited']} answered 3001008.")
+    print(f"Demo finished in {time.monotonic() - started:.0f}s. Airflow's log: {log}")
+    print(f"The table is in the SQLite file {warehouse}  (sqlite3 {warehouse} 'SELECT * FROM {TABLE}')")
+    return warehouse
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, default=DEFAULT_HOME, help="working directory, emptied first")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop airflow's process and the simulator
+    run(parser.parse_args(argv).home.resolve())
 
 
 if __name__ == "__main__":

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import json
 import logging
 import os
 import re
 import ssl
+import sys
 import tempfile
 import threading
 import time
@@ -38,13 +38,13 @@ from airflow_provider_lingxing.api.endpoints import (
     ENDPOINTS,
     GET_FULFILLMENT_RESULT,
     REFRESH_TOKEN,
-    REGIONS,
     SELLER_LIST,
     SUBMIT_FULFILLMENT,
     Endpoint,
     endpoint_for,
 )
-from airflow_provider_lingxing.api.fulfillment import MAX_TASK_ID_DIGITS, batches, normalize_task_ids
+from airflow_provider_lingxing.api.fulfillment import batches, normalize_task_ids
+from airflow_provider_lingxing.api.orders import normalize_order, normalize_region, order_problems, region_problem
 from airflow_provider_lingxing.api.retry import RetryPolicy, TransportFailure
 from airflow_provider_lingxing.api.signing import VALID_APP_ID_BYTES
 from airflow_provider_lingxing.api.tokens import (
@@ -67,6 +67,11 @@ try:
     from airflow.sdk.log import mask_secret
 except ImportError:  # Airflow < 3.1
     from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: tokens are then serialised within each process only
+    fcntl = None  # type: ignore[assignment]
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 5
@@ -101,6 +106,7 @@ def _extra(extras: Mapping[str, Any], name: str) -> Any:
 
 
 def _base_url(host: str | None, schema: str | None, port: int | None, where: str) -> str:
+    """The connection's host as a base URL; a bare host takes the schema field's scheme, else https."""
     host = (host or "").strip()
     if not host:
         return DEFAULT_BASE_URL
@@ -108,15 +114,48 @@ def _base_url(host: str | None, schema: str | None, port: int | None, where: str
         scheme = (schema or "").strip().lower()
         host = f"{scheme if scheme in ('http', 'https') else 'https'}://{host}"
     parts = urlsplit(host)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    try:
+        valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname) and parts.port != 0
+        host_port = parts.port
+    except ValueError:
+        valid, host_port = False, None
+    if not valid:
         raise LingxingInputError(
-            f"{where}: host (Base URL) must be an http:// or https:// URL such as {DEFAULT_BASE_URL}, "
-            f"got {host!r}"
+            f"{where}: host (Base URL) must be an http:// or https:// URL with a host name, such as "
+            f"{DEFAULT_BASE_URL} (got one with scheme {parts.scheme!r})"
         )
-    netloc = parts.netloc
-    if port and parts.port is None:
-        netloc = f"{netloc}:{port}"
+    netloc = f"{parts.netloc}:{port}" if port and host_port is None else parts.netloc
     return urlunsplit((parts.scheme.lower(), netloc, parts.path.rstrip("/"), "", ""))
+
+
+def _timeout(value: Any, where: str) -> float:
+    if value is None:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(value) if not isinstance(value, bool) else 0.0
+    except (TypeError, ValueError):
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise LingxingInputError(f"{where}: extra `timeout` must be a number of seconds > 0, got {value!r}")
+    return seconds
+
+
+def _max_retries(value: Any, where: str) -> int:
+    if value is None:
+        return DEFAULT_MAX_RETRIES
+    text = str(value).strip()
+    if isinstance(value, bool) or not (text.isascii() and text.isdigit()):
+        raise LingxingInputError(f"{where}: extra `max_retries` must be a whole number >= 0, got {value!r}")
+    return int(text)
+
+
+def _verify(value: Any, where: str) -> bool:
+    if value is None or isinstance(value, bool):
+        return value is not False
+    text = str(value).strip().lower()
+    if text not in ("true", "false", "1", "0", "yes", "no"):
+        raise LingxingInputError(f"{where}: extra `verify` must be true or false, got {value!r}")
+    return text in ("true", "1", "yes")
 
 
 def settings_from_connection(conn: Any) -> LingxingSettings:
@@ -140,42 +179,18 @@ def settings_from_connection(conn: Any) -> LingxingSettings:
         raise LingxingInputError(f"{where}: extra is not valid JSON") from None
     if not isinstance(extras, Mapping):
         raise LingxingInputError(f"{where}: extra must be a JSON object")
-
-    timeout = _extra(extras, "timeout")
-    if timeout is None:
-        timeout = DEFAULT_TIMEOUT
-    else:
-        try:
-            timeout = float(timeout) if not isinstance(timeout, bool) else -1.0
-        except (TypeError, ValueError):
-            timeout = -1.0
-        if not 0 < timeout < float("inf"):
-            raise LingxingInputError(
-                f"{where}: extra `timeout` must be a number of seconds > 0, got {_extra(extras, 'timeout')!r}"
-            )
-
-    max_retries = _extra(extras, "max_retries")
-    if max_retries is None:
-        max_retries = DEFAULT_MAX_RETRIES
-    else:
-        text = str(max_retries).strip()
-        if isinstance(max_retries, bool) or not text.isdigit():
-            raise LingxingInputError(
-                f"{where}: extra `max_retries` must be a whole number >= 0, got {max_retries!r}"
-            )
-        max_retries = int(text)
-
-    verify = _extra(extras, "verify")
-    if verify is None:
-        verify = True
-    elif not isinstance(verify, bool):
-        text = str(verify).strip().lower()
-        if text not in ("true", "false", "1", "0", "yes", "no"):
-            raise LingxingInputError(f"{where}: extra `verify` must be true or false, got {verify!r}")
-        verify = text in ("true", "1", "yes")
+    verify = _verify(_extra(extras, "verify"), where)
     if not verify:
         _log.warning("%s: TLS verification is off (extra verify=false): tokens could be intercepted", where)
-    return LingxingSettings(conn.conn_id, base_url, app_id, app_secret, timeout, max_retries, verify)
+    return LingxingSettings(
+        conn.conn_id,
+        base_url,
+        app_id,
+        app_secret,
+        _timeout(_extra(extras, "timeout"), where),
+        _max_retries(_extra(extras, "max_retries"), where),
+        verify,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- secrets
@@ -221,10 +236,7 @@ def _mask(*secrets: str) -> None:
 
 def in_airflow_runtime() -> bool:
     """True inside a task or the triggerer: the supervisor can read and write Variables for us."""
-    try:
-        from airflow.sdk.execution_time import task_runner
-    except ImportError:
-        return False
+    task_runner = sys.modules.get("airflow.sdk.execution_time.task_runner")
     return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None
 
 
@@ -276,6 +288,9 @@ def _process_lock(owner: str) -> threading.Lock:
 @contextlib.contextmanager
 def _host_lock(owner: str) -> Iterator[None]:
     """An fcntl lock shared by every process on this host using the same app: one token fetch at a time."""
+    if fcntl is None:
+        yield
+        return
     path = os.path.join(tempfile.gettempdir(), f"airflow-provider-lingxing-{owner}.lock")
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -419,9 +434,7 @@ class TokenKeeper:
 
     def _refresh(self, stored: AccessToken) -> AccessToken:
         try:
-            data = self._call_form(
-                REFRESH_TOKEN, {"appId": self.settings.app_id, "refreshToken": stored.refresh_token}
-            )
+            data = self._call_form(REFRESH_TOKEN, {"appId": self.settings.app_id, "refreshToken": stored.refresh_token})
             return self._keep(data, REFRESH_TOKEN)
         except LingxingApiError as error:
             _log.info("refreshing the Lingxing token failed (%s); fetching a new one", error.code or error.message)
@@ -494,9 +507,7 @@ def _requests_failure(error: requests.RequestException, path: str, settings: Lin
             f"the TLS handshake with {host} failed", delivered=False, path=path
         )
     if isinstance(error, requests.exceptions.ConnectTimeout):
-        return TransportFailure(
-            f"no connection to {host} within {settings.timeout:g} s", delivered=False, path=path
-        )
+        return TransportFailure(f"no connection to {host} within {settings.timeout:g} s", delivered=False, path=path)
     if isinstance(error, requests.exceptions.ReadTimeout):
         return TransportFailure(f"no answer within {settings.timeout:g} s", delivered=True, path=path)
     if isinstance(error, requests.exceptions.ConnectionError) and any(
@@ -510,9 +521,7 @@ def _httpx_failure(error: httpx.HTTPError, path: str, settings: LingxingSettings
     """The httpx twin of `_requests_failure`: same messages, same delivered/not-delivered split."""
     host = urlsplit(settings.base_url).netloc
     if isinstance(error, (httpx.ConnectTimeout, httpx.PoolTimeout)):
-        return TransportFailure(
-            f"no connection to {host} within {settings.timeout:g} s", delivered=False, path=path
-        )
+        return TransportFailure(f"no connection to {host} within {settings.timeout:g} s", delivered=False, path=path)
     if isinstance(error, httpx.ConnectError):
         return _certificate_failure(error, path, host) or TransportFailure(
             f"could not connect to {host}", delivered=False, path=path
@@ -553,26 +562,6 @@ def _text_argument(value: Any, argument: str) -> str:
     if not isinstance(value, (str, int)) or isinstance(value, bool) or not str(value).strip():
         raise LingxingInputError(f"{argument} is empty or missing: give the Amazon {argument}")
     return str(value).strip()
-
-
-def _order_list(order_list: Any) -> list[Mapping[str, Any]]:
-    if not isinstance(order_list, (list, tuple)) or not order_list:
-        raise LingxingInputError("order_list must be a non-empty list of orders")
-    for index, order in enumerate(order_list):
-        if not isinstance(order, Mapping):
-            raise LingxingInputError(f"order_list[{index}] must be a dict, got {type(order).__name__}")
-        message_id = order.get("id")
-        text = str(message_id).strip() if isinstance(message_id, (int, str)) else ""
-        if (
-            isinstance(message_id, bool)
-            or not text.isdigit()
-            or int(text) <= 0
-            or len(text.lstrip("0")) > MAX_TASK_ID_DIGITS
-        ):
-            raise LingxingInputError(
-                f"order_list[{index}].id must be a positive integer of at most 20 digits, got {message_id!r}"
-            )
-    return list(order_list)
 
 
 class LingxingHook(BaseHook):
@@ -751,9 +740,7 @@ class LingxingHook(BaseHook):
         if isinstance(effect, GetToken):
             await self.asettings()
             assert self._keeper is not None
-            return await (
-                self._keeper.acurrent() if effect.refused is None else self._keeper.arenew(effect.refused)
-            )
+            return await (self._keeper.acurrent() if effect.refused is None else self._keeper.arenew(effect.refused))
         raise TypeError(f"unknown effect {effect!r}")
 
     async def _asend(self, send: Send) -> tuple[int, bytes]:
@@ -773,9 +760,7 @@ class LingxingHook(BaseHook):
 
     def _call_form(self, endpoint: Endpoint, fields: Mapping[str, str]) -> Any:
         settings = self.settings
-        plan = calls.form_call(
-            endpoint, fields, base_url=settings.base_url, policy=self._retry_policy, log=self.log
-        )
+        plan = calls.form_call(endpoint, fields, base_url=settings.base_url, policy=self._retry_policy, log=self.log)
         return calls.run(plan, self._perform)
 
     def _plan(self, endpoint: Endpoint, payload: Mapping[str, Any] | None) -> calls.Plan:
@@ -832,18 +817,21 @@ class LingxingHook(BaseHook):
     def list_sellers(self) -> list[dict]:
         return self.call(SELLER_LIST) or []
 
-    def submit_fulfillment(
-        self, region: str, seller_id: str, marketplace_id: str, order_list: list[dict]
-    ) -> dict:
-        """Creates one mark-shipped task (not idempotent: never re-sent after it may have arrived)."""
-        if not isinstance(region, str) or region.strip().upper() not in REGIONS:
-            raise LingxingInputError(f"region must be one of {', '.join(REGIONS)}, got {region!r}")
+    def submit_fulfillment(self, region: str, seller_id: str, marketplace_id: str, order_list: list[dict]) -> dict:
+        """Creates one mark-shipped task (not idempotent: never re-sent after it may have arrived).
+
+        Every problem of the arguments is reported at once, before anything is sent (rules: api/orders.py).
+        """
         body = {
-            "region": region.strip().upper(),
             "seller_id": _text_argument(seller_id, "seller_id"),
             "marketplace_id": _text_argument(marketplace_id, "marketplace_id"),
-            "order_list": _order_list(order_list),
         }
+        problems = [problem for problem in (region_problem(region),) if problem]
+        problems += order_problems(order_list, argument="order_list")
+        if problems:
+            raise LingxingInputError("; ".join(problems))
+        body["region"] = normalize_region(region)
+        body["order_list"] = [normalize_order(order) for order in order_list]
         return self.call(SUBMIT_FULFILLMENT, body)
 
     @staticmethod

@@ -66,10 +66,10 @@ def _insert_into(table: str) -> str:
 
 
 @lru_cache(maxsize=32)
-def upsert_sql(table: str, row_count: int) -> str:
-    """SQLite: one INSERT of `row_count` rows that updates a row already there whose content changed."""
-    row = "(" + ", ".join(["?"] * len(COLUMNS)) + ")"
-    return f"{_insert_into(table)} VALUES {', '.join([row] * row_count)} {_on_conflict('IS NOT')}"
+def upsert_sql(table: str, row_count: int, load_class: type[Load]) -> str:
+    """One INSERT of `row_count` bound rows that updates a row already there whose content changed."""
+    row = "(" + ", ".join([load_class.placeholder] * len(COLUMNS)) + ")"
+    return f"{_insert_into(table)} VALUES {', '.join([row] * row_count)} {_on_conflict(load_class.distinct)}"
 
 
 def _copy_text(value: Any) -> str:
@@ -84,6 +84,10 @@ def _copy_text(value: Any) -> str:
 
 class Load:
     """The writes of one load, in one transaction, for one SQL dialect."""
+
+    placeholder = "%s"
+    distinct = "IS DISTINCT FROM"
+    """The null-safe `differs from` operator."""
 
     def __init__(self, cursor: Any, table: str) -> None:
         self.cursor = cursor
@@ -128,7 +132,7 @@ class PostgresLoad(Load):
     def finish(self) -> None:
         self.cursor.execute(
             f"{_insert_into(self.table)} SELECT {_column_list()} FROM {STAGING_TABLE} "
-            f"ORDER BY {_column_list(PRIMARY_KEY)} {_on_conflict('IS DISTINCT FROM')}"
+            f"ORDER BY {_column_list(PRIMARY_KEY)} {_on_conflict(self.distinct)}"
         )
         self.changed = self.cursor.rowcount
 
@@ -136,6 +140,9 @@ class PostgresLoad(Load):
 class SqliteLoad(Load):
     """Multi-row `INSERT … ON CONFLICT` statements inside one explicit, immediate transaction (SQLite
     would otherwise run the CREATE TABLE outside it)."""
+
+    placeholder = "?"
+    distinct = "IS NOT"
 
     @staticmethod
     def timestamp(value: datetime) -> Any:
@@ -145,7 +152,7 @@ class SqliteLoad(Load):
         self.cursor.execute("BEGIN IMMEDIATE")
 
     def write(self, values: Sequence[tuple[Any, ...]]) -> None:
-        self.cursor.execute(upsert_sql(self.table, len(values)), [v for row in values for v in row])
+        self.cursor.execute(upsert_sql(self.table, len(values), SqliteLoad), [v for row in values for v in row])
         self.changed += self.cursor.rowcount
 
 
@@ -181,10 +188,9 @@ def row_values(rows: Iterable[Row], timestamp: Callable[[datetime], Any]) -> lis
 
 
 def unique_rows(rows: Iterable[Row]) -> list[Row]:
-    """The last row per primary key, in key order: one statement may not touch a key twice, and one order
-    for every writer keeps concurrent loads from deadlocking."""
-    by_key = {tuple(row[c] for c in PRIMARY_KEY): row for row in rows}
-    return [by_key[key] for key in sorted(by_key)]
+    """The last row per primary key: one statement may not touch a key twice."""
+    key = itemgetter(*PRIMARY_KEY)
+    return list({key(row): row for row in rows}.values())
 
 
 def upsert_rows(
@@ -203,7 +209,7 @@ def upsert_rows(
     load_class = load_for(hook)
     values = row_values(unique_rows(rows), load_class.timestamp)
     with closing(hook.get_conn()) as conn:
-        if getattr(conn, "autocommit", False):
+        if getattr(conn, "autocommit", False) is True:
             conn.autocommit = False
         try:
             with closing(conn.cursor()) as cursor:

@@ -75,7 +75,11 @@ SCENARIOS: dict[str, tuple[tuple, str, list[Reply]]] = {
     "submit 502": (SUBMIT, SUBMIT_PATH, [http(502)]),
     "submit dropped": (SUBMIT, SUBMIT_PATH, [DROP]),
     "submit timeout": (SUBMIT, SUBMIT_PATH, [slow(0.6)]),
-    "wrong path": (("request", ("GET", "/erp/nothing/here")), "/erp/nothing/here", [envelope("500", message="404 NOT_FOUND")]),
+    "wrong path": (
+        ("request", ("GET", "/erp/nothing/here")),
+        "/erp/nothing/here",
+        [envelope("500", message="404 NOT_FOUND")],
+    ),
 }
 
 

@@ -49,6 +49,7 @@ def _submit(hook: LingxingHook) -> dict:
     [
         ({"host": "ftp://openapi.lingxing.com"}, "host (Base URL)"),
         ({"host": "http://"}, "host (Base URL)"),
+        ({"host": "https://openapi.lingxing.com:notaport"}, "host (Base URL)"),
         ({"login": ""}, "login (App ID)"),
         ({"login": "ak_short"}, "login (App ID) must be 16, 24 or 32 bytes"),
         ({"password": ""}, "password (App Secret)"),

@@ -96,7 +96,7 @@ def test_async_failing_call_leaks_nothing(hook_logs, fake, connect, signs, caplo
 def test_a_refused_secret_is_not_repeated(hook_logs, fake, connect, caplog, capsys):
     caplog.set_level(logging.DEBUG)
     connect(fake.base_url, password="Wrong+Secret/Value==")
-    with pytest.raises(exc.LingxingAuthError, match="2001002.*App Secret") as raised:
+    with pytest.raises(exc.LingxingAuthError, match=r"2001002.*App Secret") as raised:
         LingxingHook().list_sellers()
     said = _everything_said(caplog, capsys, hook_logs, raised.value)
     assert "Wrong+Secret/Value==" not in said and "Wrong%2BSecret" not in said

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from typing import ClassVar
 
 import pytest
 from conftest import FAST_RETRIES
@@ -146,7 +147,7 @@ def test_outside_airflow_the_process_store_is_shared_by_default(fake, connect):
 
 
 class FakeVariable:
-    values: dict[str, str] = {}
+    values: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def get(cls, key, default=None):

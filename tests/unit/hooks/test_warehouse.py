@@ -47,12 +47,14 @@ def test_the_ddl_is_portable_and_keys_on_seller_task_message():
     assert [line.split()[0] for line in ddl.splitlines()[1:15]] == list(COLUMNS)
 
 
-def test_the_sqlite_upsert_binds_every_value_and_updates_only_changed_rows():
-    sql = warehouse.upsert_sql("results", 2)
+def test_the_upsert_binds_every_value_and_updates_only_changed_rows():
+    sql = warehouse.upsert_sql("results", 2, warehouse.SqliteLoad)
     assert sql.count("?") == 2 * len(COLUMNS)
     assert "ON CONFLICT (seller_id, task_id, message_id) DO UPDATE SET" in sql
     assert "WHERE target.status_code IS NOT excluded.status_code" in sql
-    assert "target.fetched_at IS NOT" not in sql
+    assert "target.fetched_at IS NOT" not in sql, "a later fetch of the same outcome changes nothing"
+    sql = warehouse.upsert_sql("results", 1, warehouse.PostgresLoad)
+    assert sql.count("%s") == len(COLUMNS) and "target.failure IS DISTINCT FROM excluded.failure" in sql
 
 
 class FakeHook:
@@ -91,13 +93,13 @@ def row(task_id="1", message_id="1", **changes):
     return base
 
 
-def test_duplicate_keys_keep_the_last_row_and_rows_come_in_key_order():
+def test_duplicate_keys_keep_the_last_row():
     rows = warehouse.unique_rows(
         [row("2", "1"), row("1", "2", result_code="Error"), row("1", "2", result_code="Success")]
     )
     assert [(r["task_id"], r["message_id"], r["result_code"]) for r in rows] == [
-        ("1", "2", "Success"),
         ("2", "1", None),
+        ("1", "2", "Success"),
     ]
 
 

@@ -1,0 +1,142 @@
+"""500 FulfillmentResultTriggers in one event loop, as in one triggerer process, against the simulator.
+
+Each trigger waits for one task that completes on its third poll: 1,500 getFulfillmentResult calls that the
+(app id, endpoint) capacity of 10 lets through 10 at a time, so at latency L the bound is 1,500 × L / 10.
+Two set-ups: the triggers as shipped (one hook per connection, shared by the loop's triggers) and one hook per
+trigger (each its own HTTP client and TLS context; done here with one connection id per trigger). Printed:
+wall time against that bound, the longest stall of the event loop (a 10 ms ticker's worst lateness, which
+every other trigger of the triggerer suffers too), and 3001008 answers (must be 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from urllib.request import urlopen
+
+from airflow_provider_lingxing.api.endpoints import GET_FULFILLMENT_RESULT
+from airflow_provider_lingxing.hooks.lingxing import LingxingHook
+from airflow_provider_lingxing.triggers.fulfillment import FulfillmentResultTrigger
+
+TRIGGERS = 500
+POLLS = 3
+LATENCY = 0.02
+SELLER_ID = "A1MQMW3JWPNCBX"
+TICK = 0.01
+
+
+def start_simulator() -> tuple[subprocess.Popen, str, str]:
+    command = [
+        sys.executable,
+        "-m",
+        "airflow_provider_lingxing.testing.simulator",
+        "--port",
+        "0",
+        "--latency",
+        str(LATENCY),
+        "--complete-after-polls",
+        str(POLLS),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    lines = [process.stdout.readline() for _ in range(4)]
+    base_url = lines[0].split()[-1]
+    connection = lines[3].split("=", 1)[1].strip().strip("'")
+    return process, base_url, connection
+
+
+def submit_tasks(count: int) -> list[str]:
+    hook = LingxingHook()
+
+    def one(n: int) -> str:
+        order = {
+            "id": n,
+            "platform_order_no": f"111-0000000-{n:07d}",
+            "tracking_no": f"1Z{n:010d}",
+            "carrier_code": "UPS",
+            "carrier_name": "UPS",
+            "shipping_service": "",
+            "order_item": [{"order_item_no": f"{n:014d}", "quantity": 1}],
+        }
+        return hook.submit_fulfillment("NA", SELLER_ID, "ATVPDKIKX0DER", [order])["task_id"]
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        task_ids = list(pool.map(one, range(1, count + 1)))
+    hook.close()
+    return task_ids
+
+
+async def fan_out(triggers: list[FulfillmentResultTrigger]) -> tuple[float, float, list[str]]:
+    """(wall seconds, worst event-loop stall in seconds, event statuses)."""
+    stall = 0.0
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal stall
+        while not done.is_set():
+            before = time.perf_counter()
+            await asyncio.sleep(TICK)
+            stall = max(stall, time.perf_counter() - before - TICK)
+
+    async def first_event(trigger: FulfillmentResultTrigger) -> str:
+        async for event in trigger.run():
+            return event.payload["status"]
+        return "none"
+
+    watch = asyncio.ensure_future(ticker())
+    start = time.perf_counter()
+    statuses = await asyncio.gather(*(first_event(t) for t in triggers))
+    wall = time.perf_counter() - start
+    done.set()
+    await watch
+    return wall, stall, statuses
+
+
+def rate_limited(base_url: str) -> int:
+    with urlopen(f"{base_url}/__simulator__/stats") as answer:
+        stats = json.loads(answer.read())
+    return stats["requests"].get(GET_FULFILLMENT_RESULT.path, {}).get("3001008", 0)
+
+
+def main() -> None:
+    process, base_url, connection = start_simulator()
+    try:
+        os.environ["AIRFLOW_CONN_LINGXING_DEFAULT"] = connection
+        task_ids = submit_tasks(2 * TRIGGERS)
+        bound = TRIGGERS * POLLS * LATENCY / GET_FULFILLMENT_RESULT.capacity
+        print(f"{TRIGGERS} triggers, {POLLS} polls each, latency {LATENCY * 1000:.0f} ms; bound {bound:.2f} s")
+        setups = {
+            "one hook per connection (shipped)": ["lingxing_default"] * TRIGGERS,
+            "one hook per trigger": [f"lingxing_bench_{i}" for i in range(TRIGGERS)],
+        }
+        for i, conn_id in enumerate(setups["one hook per trigger"]):
+            os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = connection
+        for n, (name, conn_ids) in enumerate(setups.items()):
+            ids = task_ids[n * TRIGGERS : (n + 1) * TRIGGERS]
+            triggers = [
+                FulfillmentResultTrigger(
+                    lingxing_conn_id=conn_id, seller_id=SELLER_ID, fulfillment_task_ids=[task_id], poll_interval=0.05
+                )
+                for conn_id, task_id in zip(conn_ids, ids, strict=True)
+            ]
+            wall, stall, statuses = asyncio.run(fan_out(triggers))
+            ok = statuses.count("success")
+            print(
+                f"{name:36s} wall/bound {wall / bound:5.2f}  worst loop stall {stall * 1000:6.0f} ms  "
+                f"success {ok}/{TRIGGERS}  3001008 so far {rate_limited(base_url)}"
+            )
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    import logging
+
+    logging.disable(logging.INFO)
+    main()

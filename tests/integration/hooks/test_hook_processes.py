@@ -1,0 +1,72 @@
+"""Several OS processes, one live token per app (the simulator's one-live-token mode), one shared store.
+
+Every process that fetched its own token would invalidate the others' (2001005). With the shared store,
+the host file lock and "re-read the store before fetching", no call fails and very few tokens are fetched.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_lingxing.api import endpoints
+
+pytestmark = pytest.mark.integration
+
+WORKER = Path(__file__).with_name("token_worker.py")
+PROCESSES = 6
+CALLS_PER_PROCESS = 16
+
+
+@pytest.mark.lingxing_simulator(latency=0.01, single_token_per_app=True)
+def test_processes_share_one_token_and_no_call_fails(lingxing_connection, tmp_path, monkeypatch):
+    sim = lingxing_connection
+    env = {**__import__("os").environ, "AIRFLOW_CONN_LINGXING_DEFAULT": sim.connection_json()}
+    start_at = time.time() + 4.0
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(WORKER),
+                str(tmp_path / "tokens.sqlite"),
+                str(start_at),
+                str(CALLS_PER_PROCESS),
+                str(n),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for n in range(PROCESSES)
+    ]
+    time.sleep(max(0.0, start_at - time.time()) + 0.4)
+    sim.expire_tokens()  # mid-run: every process now gets 2001003 and must agree on one replacement
+    summaries = []
+    for worker in workers:
+        out, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err[-3000:]
+        summaries.append(json.loads(out.strip().splitlines()[-1]))
+
+    stats = sim.stats()
+    answers = stats["requests"]
+    failures = [f for s in summaries for f in s["failures"]]
+    fetched = stats["tokens_issued"]["access"]
+    rejected = {
+        code: sum(codes.get(code, 0) for codes in answers.values()) for code in ("2001003", "2001005", "3001008")
+    }
+    print(
+        f"\n{PROCESSES} processes x {CALLS_PER_PROCESS} calls: {fetched} tokens fetched "
+        f"(by process: {[s['fetched'] for s in summaries]}), refusals seen and recovered from: {rejected}"
+    )
+    assert failures == []
+    assert not any(f.get("code") == "2001005" for f in failures)
+    assert sum(answers[endpoints.GET_FULFILLMENT_RESULT.path].values()) >= PROCESSES * CALLS_PER_PROCESS * 3 // 4 * 3
+    assert fetched == sum(s["fetched"] for s in summaries)
+    assert fetched <= 3, "one token at start and one after the expiry; a third only if a fetch raced a read"
+    assert rejected["2001003"] >= 1, "the expiry happened mid-run, so the recovery was exercised"

@@ -1,0 +1,60 @@
+"""Under Airflow (dag.test on a migrated SQLite metadata DB) the token lives in a masked Variable.
+
+Runs in a child process: Airflow's home, DB and dags folder must be set before Airflow is imported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+HERE = Path(__file__).parent
+DAG_FILE = HERE / "dags" / "lingxing_token_variable.py"
+
+
+@pytest.mark.lingxing_simulator(latency=0)
+def test_tasks_share_the_token_through_a_variable_and_never_log_it(lingxing_simulator, tmp_path):
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    shutil.copy(DAG_FILE, dags)
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path / 'airflow.db'}",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW_CONN_LINGXING_DEFAULT": lingxing_simulator.connection_json(),
+    }
+    migrate = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert migrate.returncode == 0, migrate.stderr[-3000:]
+    run = subprocess.run(
+        [sys.executable, str(HERE / "run_token_dag.py"), str(dags / DAG_FILE.name)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    *logs, summary_line = run.stdout.strip().splitlines()
+    summary = json.loads(summary_line)
+
+    assert summary["state"] == "success"
+    assert summary["returned"] == ["VariableTokenStore", "VariableTokenStore", 0]
+    stored = json.loads(summary["variable"])
+    assert lingxing_simulator.stats()["tokens_issued"]["access"] == 1
+    assert lingxing_simulator.stats()["requests"]["/pb/mp/order/getFulfillmentResult"] == {"0": 1}
+
+    said = "\n".join(logs) + run.stderr
+    assert "Done. Returned value was" in said, "the task logs were captured"
+    for secret in (stored["access_token"], stored["refresh_token"], lingxing_simulator.app_secret):
+        assert secret not in said

@@ -1,0 +1,44 @@
+"""One OS process of the multi-process token test: many calls through new hooks sharing a SQLite store.
+
+Usage: token_worker.py STORE_PATH START_AT CALLS SEED; prints a JSON summary on its last line.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+
+from sqlite_token_store import SqliteTokenStore
+
+from airflow_provider_lingxing.api.retry import RetryPolicy
+from airflow_provider_lingxing.exceptions import LingxingApiError
+from airflow_provider_lingxing.hooks.lingxing import LingxingHook
+
+SELLER_ID = "A1SIMNA0000001"
+
+
+def main(store_path: str, start_at: float, calls: int, seed: int) -> None:
+    rng = random.Random(seed)
+    store = SqliteTokenStore(store_path)
+    failures: list[dict] = []
+    fetched = 0
+    time.sleep(max(0.0, start_at - time.time()))
+    for n in range(calls):
+        hook = LingxingHook(token_store=store, retry_policy=RetryPolicy(base_delay=0.01, max_delay=0.2))
+        try:
+            if n % 4 == 0:
+                hook.list_sellers()
+            else:
+                hook.get_fulfillment_results(SELLER_ID, rng.sample(range(1, 200), 25))
+        except LingxingApiError as error:
+            failures.append({"type": type(error).__name__, "code": error.code, "message": str(error)})
+        fetched += hook.token_keeper.fetched
+        hook.close()
+        time.sleep(rng.uniform(0, 0.03))
+    print(json.dumps({"calls": calls, "failures": failures, "fetched": fetched}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
