@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-unit test-integration bench lint format clean
+.PHONY: demo test test-unit test-integration test-min e2e bench lint format clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,21 @@ test-unit: $(STAMP)
 test-integration: $(STAMP)
 	$(PY) -m pytest -q -m integration
 
+# The oldest Airflow the package claims (pyproject), in its own venv, pinned by constraints/airflow-3.1.txt.
+MIN_VENV ?= .venv-min
+MIN_CONSTRAINTS := constraints/airflow-3.1.txt
+MIN_STAMP := $(MIN_VENV)/.installed
+
+$(MIN_STAMP): pyproject.toml $(MIN_CONSTRAINTS)
+	@test -x $(MIN_VENV)/bin/python || $(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(MIN_VENV)/bin/python -m pip install --quiet -c $(MIN_CONSTRAINTS) -e '.[test]'
+	@touch $(MIN_STAMP)
+
+test-min: $(MIN_STAMP)
+	$(MIN_VENV)/bin/python -c 'import airflow; print("Airflow", airflow.__version__)'
+	$(MIN_VENV)/bin/python -m pytest -q -m "not integration" tests/unit
+
 bench: $(STAMP)
 	$(PY) -m benchmarks
 
@@ -36,4 +51,4 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) .pytest_cache build dist *.egg-info
+	rm -rf $(VENV) $(MIN_VENV) .demo .pytest_cache build dist *.egg-info

@@ -3,7 +3,7 @@
 Each trigger waits for one task that completes on its third poll: 1,500 getFulfillmentResult calls that the
 (app id, endpoint) capacity of 10 lets through 10 at a time, so at latency L the bound is 1,500 × L / 10.
 Two set-ups: the triggers as shipped (one hook per connection, shared by the loop's triggers) and one hook per
-trigger (each its own HTTP client and TLS context; done here with one connection id per trigger). Printed:
+trigger (each its own HTTP client and TLS context; the sharing is patched out for that run). Printed:
 wall time against that bound, the longest stall of the event loop (a 10 ms ticker's worst lateness, which
 every other trigger of the triggerer suffers too), and 3001008 answers (must be 0).
 """
@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from urllib.request import urlopen
 
 from airflow_provider_lingxing.api.endpoints import GET_FULFILLMENT_RESULT
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
+from airflow_provider_lingxing.triggers import fulfillment
 from airflow_provider_lingxing.triggers.fulfillment import FulfillmentResultTrigger
 
 TRIGGERS = 500
@@ -28,6 +32,8 @@ POLLS = 3
 LATENCY = 0.02
 SELLER_ID = "A1MQMW3JWPNCBX"
 TICK = 0.01
+QUIET = logging.getLogger("benchmarks.trigger_fanout")
+QUIET.setLevel(logging.WARNING)
 
 
 def start_simulator() -> tuple[subprocess.Popen, str, str]:
@@ -97,6 +103,15 @@ async def fan_out(triggers: list[FulfillmentResultTrigger]) -> tuple[float, floa
     return wall, stall, statuses
 
 
+@asynccontextmanager
+async def hook_per_trigger(conn_id: str, make) -> AsyncIterator[LingxingHook]:
+    hook = make()
+    try:
+        yield hook
+    finally:
+        await hook.aclose()
+
+
 def rate_limited(base_url: str) -> int:
     with urlopen(f"{base_url}/__simulator__/stats") as answer:
         stats = json.loads(answer.read())
@@ -110,25 +125,28 @@ def main() -> None:
         task_ids = submit_tasks(2 * TRIGGERS)
         bound = TRIGGERS * POLLS * LATENCY / GET_FULFILLMENT_RESULT.capacity
         print(f"{TRIGGERS} triggers, {POLLS} polls each, latency {LATENCY * 1000:.0f} ms; bound {bound:.2f} s")
-        setups = {
-            "one hook per connection (shipped)": ["lingxing_default"] * TRIGGERS,
-            "one hook per trigger": [f"lingxing_bench_{i}" for i in range(TRIGGERS)],
-        }
-        for i, conn_id in enumerate(setups["one hook per trigger"]):
-            os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = connection
-        for n, (name, conn_ids) in enumerate(setups.items()):
-            ids = task_ids[n * TRIGGERS : (n + 1) * TRIGGERS]
+        shared = fulfillment._shared_hook
+        setups = {"one hook per connection (shipped)": shared, "one hook per trigger": hook_per_trigger}
+        for n, (name, provide_hook) in enumerate(setups.items()):
+            fulfillment._shared_hook = provide_hook
             triggers = [
                 FulfillmentResultTrigger(
-                    lingxing_conn_id=conn_id, seller_id=SELLER_ID, fulfillment_task_ids=[task_id], poll_interval=0.05
+                    lingxing_conn_id="lingxing_default",
+                    seller_id=SELLER_ID,
+                    fulfillment_task_ids=[task_id],
+                    poll_interval=0.05,
                 )
-                for conn_id, task_id in zip(conn_ids, ids, strict=True)
+                for task_id in task_ids[n * TRIGGERS : (n + 1) * TRIGGERS]
             ]
-            wall, stall, statuses = asyncio.run(fan_out(triggers))
-            ok = statuses.count("success")
+            for trigger in triggers:
+                trigger._log = QUIET
+            try:
+                wall, stall, statuses = asyncio.run(fan_out(triggers))
+            finally:
+                fulfillment._shared_hook = shared
             print(
                 f"{name:36s} wall/bound {wall / bound:5.2f}  worst loop stall {stall * 1000:6.0f} ms  "
-                f"success {ok}/{TRIGGERS}  3001008 so far {rate_limited(base_url)}"
+                f"success {statuses.count('success')}/{TRIGGERS}  3001008 so far {rate_limited(base_url)}"
             )
     finally:
         process.terminate()
@@ -136,7 +154,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    import logging
-
-    logging.disable(logging.INFO)
     main()

@@ -33,7 +33,8 @@ TABLE = "lingxing_fulfillment_results"
 POOL_SLOTS = SUBMIT_FULFILLMENT.capacity  # the concurrency bucket of the fulfillment endpoints, per app id
 COMPLETE_AFTER_SECONDS = 4  # Amazon's minutes to hours, shortened
 POKE_INTERVAL_SECONDS = 1
-LOG_LINE = re.compile(r"^\S+ \[(?P<level>\w+)\s*\] (?P<event>.*?)\s+\[(?P<logger>[^\]]+)\]")
+ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
+LOG_LINE = re.compile(r"^\S+ \[\w+\s*\] (?P<event>.*?)\s+\[(?P<logger>[^\]]+)\]")
 
 
 def demo_orders(count: int = 24) -> list[dict]:
@@ -62,10 +63,10 @@ def step(text: str) -> float:
 
 def progress(line: str) -> str | None:
     """The few lines of `airflow dags test`'s log a reader follows: tasks, the deferral, the provider's news."""
-    match = LOG_LINE.match(line)
+    match = LOG_LINE.match(ANSI_CODE.sub("", line))
     if not match:
         return None
-    level, event, logger = match["level"], match["event"], match["logger"]
+    event, logger = match["event"], match["logger"]
     if event.startswith("[DAG TEST] starting task_id="):
         return "task " + event.split("=")[1].split()[0] + " started"
     if event.startswith("[DAG TEST] end task task_id="):
@@ -74,8 +75,8 @@ def progress(line: str) -> str | None:
         return "deferred: the trigger now polls Lingxing (no worker slot held)"
     if "airflow_provider_lingxing" in logger:
         return f"{logger.rsplit('.', 1)[-1]}: {event}"
-    if level in ("error", "critical"):
-        return f"{level}: {event}"
+    if event.startswith("[DAG TEST] Error"):
+        return event.removeprefix("[DAG TEST] ")
     return None
 
 

@@ -19,29 +19,29 @@ NO_STATUS = "unknown"
 MAX_REASON_CHARS = 200
 
 
-def status_set(statuses: str | Iterable[str], *, argument: str) -> frozenset[str]:
-    """Case-folded statuses; raises ValueError naming `argument` when empty or not strings."""
+def status_list(statuses: str | Iterable[str], *, argument: str) -> list[str]:
+    """The status names as given (one string is one name); raises ValueError naming `argument`."""
     if isinstance(statuses, str):
-        statuses = (statuses,)
+        statuses = [statuses]
     if not isinstance(statuses, Iterable):
         raise ValueError(f"{argument} must be a list of status names, got {type(statuses).__name__}")
-    folded = set()
+    names = []
     for status in statuses:
         if not isinstance(status, str) or not status.strip():
             raise ValueError(f"{argument}: {status!r} is not a status name")
-        folded.add(status.strip().casefold())
-    if not folded:
+        names.append(status.strip())
+    if not names:
         raise ValueError(f"{argument} is empty: give at least one status name")
-    return frozenset(folded)
+    return names
 
 
 def check_statuses(
     success_statuses: str | Iterable[str], failure_statuses: str | Iterable[str]
-) -> tuple[frozenset[str], frozenset[str]]:
-    """Both sets, case-folded; raises ValueError when one is empty or they share a status."""
-    success = status_set(success_statuses, argument="success_statuses")
-    failure = status_set(failure_statuses, argument="failure_statuses")
-    if overlap := success & failure:
+) -> tuple[list[str], list[str]]:
+    """Both lists, JSON-safe for a trigger payload; raises ValueError when one is empty or they overlap."""
+    success = status_list(success_statuses, argument="success_statuses")
+    failure = status_list(failure_statuses, argument="failure_statuses")
+    if overlap := {s.casefold() for s in success} & {s.casefold() for s in failure}:
         raise ValueError(f"success_statuses and failure_statuses share {sorted(overlap)}")
     return success, failure
 
@@ -75,7 +75,9 @@ class FulfillmentProgress:
         done: Iterable[int] = (),
     ) -> None:
         self.task_ids: list[int] = sorted(set(task_ids))
-        self.success_statuses, self.failure_statuses = check_statuses(success_statuses, failure_statuses)
+        success, failure = check_statuses(success_statuses, failure_statuses)
+        self.success_statuses = frozenset(s.casefold() for s in success)
+        self.failure_statuses = frozenset(s.casefold() for s in failure)
         self.done: set[int] = set(done) & set(self.task_ids)
         self.results: dict[int, dict[str, Any]] = {}
         self.failed: dict[int, str] = {}

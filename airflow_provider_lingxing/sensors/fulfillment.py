@@ -85,9 +85,7 @@ class FulfillmentResultSensor(BaseSensorOperator):
         self.fulfillment_task_ids = fulfillment_task_ids
         self.lingxing_conn_id = lingxing_conn_id
         self.deferrable = deferrable
-        check_statuses(success_statuses, failure_statuses)
-        self.success_statuses = [success_statuses] if isinstance(success_statuses, str) else list(success_statuses)
-        self.failure_statuses = [failure_statuses] if isinstance(failure_statuses, str) else list(failure_statuses)
+        self.success_statuses, self.failure_statuses = check_statuses(success_statuses, failure_statuses)
         self._progress: FulfillmentProgress | None = None
 
     @cached_property

@@ -90,9 +90,7 @@ class FulfillmentResultTrigger(BaseTrigger):
         self.pending_task_ids = normalize_task_ids(pending, argument="pending_task_ids") if pending else []
         self.poll_interval = float(poll_interval)
         self.end_time = None if end_time is None else float(end_time)
-        check_statuses(success_statuses, failure_statuses)
-        self.success_statuses = [success_statuses] if isinstance(success_statuses, str) else list(success_statuses)
-        self.failure_statuses = [failure_statuses] if isinstance(failure_statuses, str) else list(failure_statuses)
+        self.success_statuses, self.failure_statuses = check_statuses(success_statuses, failure_statuses)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (

@@ -44,9 +44,6 @@ class DagRunOutcome:
     xcom: dict[str, dict[str, Any]]
     output: str
 
-    def task_state(self, task_id: str) -> str | None:
-        return self.tasks[task_id]["state"]
-
 
 @dataclass
 class AirflowHome:
@@ -109,7 +106,6 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowHo
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{path / 'airflow.db'}",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(path / "logs"),
     }
     home = AirflowHome(path, dags_folder, env)

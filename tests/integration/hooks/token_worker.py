@@ -23,21 +23,22 @@ def main(store_path: str, start_at: float, calls: int, seed: int) -> None:
     rng = random.Random(seed)
     store = SqliteTokenStore(store_path)
     failures: list[dict] = []
-    fetched = 0
+    fetched = result_calls = 0
     time.sleep(max(0.0, start_at - time.time()))
     for n in range(calls):
-        hook = LingxingHook(token_store=store, retry_policy=RetryPolicy(base_delay=0.01, max_delay=0.2))
+        hook = LingxingHook(token_store=store, retry_policy=RetryPolicy(base_delay=0.05, max_delay=1.0))
         try:
-            if n % 4 == 0:
+            if n % 8 == 0:
                 hook.list_sellers()
             else:
+                result_calls += 1
                 hook.get_fulfillment_results(SELLER_ID, rng.sample(range(1, 200), 25))
         except LingxingApiError as error:
             failures.append({"type": type(error).__name__, "code": error.code, "message": str(error)})
         fetched += hook.token_keeper.fetched
         hook.close()
         time.sleep(rng.uniform(0, 0.03))
-    print(json.dumps({"calls": calls, "failures": failures, "fetched": fetched}))
+    print(json.dumps({"calls": calls, "result_calls": result_calls, "failures": failures, "fetched": fetched}))
 
 
 if __name__ == "__main__":

@@ -82,8 +82,9 @@ def test_an_invalid_submission_is_refused_by_the_simulator_and_surfaces_as_bad_r
 ):
     bad = orders("1Z")
     bad[0]["carrier_code"] = " "
+    body = {"region": "NA", "seller_id": NA_SELLER, "marketplace_id": NA_MARKETPLACE, "order_list": bad}
     with pytest.raises(LingxingBadRequestError, match="carrierCode") as refused:
-        hook.submit_fulfillment("NA", NA_SELLER, NA_MARKETPLACE, bad)
+        hook.request("POST", "/pb/mp/order/submitFulfillment", body=body)  # submit_fulfillment would refuse it first
     assert refused.value.code == "102"
     assert lingxing_connection.stats()["tasks"]["created"] == 0
 

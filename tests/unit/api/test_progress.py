@@ -146,4 +146,4 @@ def test_bad_status_sets_are_refused(success, failure, culprit):
 
 
 def test_a_single_status_string_is_one_status():
-    assert check_statuses("Complete", "fatal") == (frozenset({"complete"}), frozenset({"fatal"}))
+    assert check_statuses("Complete", (" fatal ", "Cancelled")) == (["Complete"], ["fatal", "Cancelled"])

@@ -1,0 +1,101 @@
+"""lingxing_mark_shipped through a real deployment: api-server, scheduler (LocalExecutor), dag-processor and
+triggerer processes, the metadata DB and the warehouse on the local PostgreSQL, the simulator as Lingxing.
+
+Not part of `make test` (it takes minutes): `make e2e`. Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from deployment import Deployment, exclusive, progress, query
+
+from airflow_provider_lingxing.api.endpoints import SUBMIT_FULFILLMENT
+from airflow_provider_lingxing.testing.simulator import LingxingSimulator
+
+REPO = Path(__file__).resolve().parents[2]
+DATABASE = "lingxing_e2e"
+DAG_ID = "lingxing_mark_shipped"
+SELLER = {"seller_id": "A1SIMNA0000001", "marketplace_id": "ATVPDKIKX0DER", "region": "NA"}
+TABLE = "lingxing_fulfillment_results"
+RUN_TIMEOUT_SECONDS = 300
+COMPLETE_AFTER_SECONDS = 10  # long enough that the sensor defers and the triggerer polls several times
+
+
+def orders(count: int = 30) -> list[dict]:
+    """Tracking numbers ERR… and WARN… make the simulator answer Error and Warning; the rest succeed."""
+    return [
+        {
+            "id": 7_000_000 + n,
+            "platform_order_no": f"114-{n:07d}-0000000",
+            "tracking_no": ("ERR" if n % 10 == 0 else "WARN" if n % 7 == 0 else "1Z") + f"{n:08d}",
+            "carrier_code": "UPS",
+            "carrier_name": "UPS",
+            "order_item": [{"order_item_no": f"{50_000_000 + n}", "quantity": 1}],
+        }
+        for n in range(1, count + 1)
+    ]
+
+
+def expected_outcome(order: dict) -> str:
+    prefix = order["tracking_no"][:4]
+    return "Error" if prefix.startswith("ERR") else "Warning" if prefix == "WARN" else "Success"
+
+
+@pytest.mark.e2e
+def test_mark_shipped_runs_through_scheduler_triggerer_and_loads_postgres(tmp_path):
+    started = time.monotonic()
+    submitted = orders()
+    warehouse = {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": DATABASE}
+    with exclusive(DATABASE), LingxingSimulator(complete_after_seconds=COMPLETE_AFTER_SECONDS) as sim:
+        deployment = Deployment(
+            home=tmp_path,
+            database=DATABASE,
+            dags_folder=REPO / "example_dags",
+            extra_env={
+                "AIRFLOW_CONN_LINGXING_DEFAULT": sim.connection_json(),
+                "AIRFLOW_CONN_LINGXING_WAREHOUSE": json.dumps(warehouse),
+                "LINGXING_EXAMPLE_POKE_INTERVAL": "2",
+            },
+        )
+        deployment.prepare()
+        deployment.airflow("pools", "set", "lingxing_api", str(SUBMIT_FULFILLMENT.capacity), "Lingxing API")
+        with deployment:
+            deployment.wait_until("api-server healthy", deployment.api_healthy, timeout=120)
+            deployment.wait_until(f"{DAG_ID} parsed and unpaused", lambda: deployment.dag_ready(DAG_ID), timeout=120)
+            run_id = f"e2e_{int(time.time())}"
+            conf = json.dumps({**SELLER, "orders": submitted})
+            deployment.airflow("dags", "trigger", DAG_ID, "--run-id", run_id, "--conf", conf)
+            progress(f"triggered {DAG_ID} run {run_id} with {len(submitted)} orders")
+            state = deployment.wait_until(
+                "DAG run finished",
+                lambda: (s := deployment.run_state(DAG_ID, run_id)) in ("success", "failed") and s,
+                timeout=RUN_TIMEOUT_SECONDS,
+                interval=2,
+            )
+            tasks = deployment.task_states(DAG_ID, run_id)
+            assert state == "success", f"{tasks}\n{deployment.diagnostics()}"
+        stats = sim.stats()
+        rows = query(DATABASE, f"SELECT message_id, seller_id, status_code, result_code FROM {TABLE}")
+
+    assert tasks == {
+        "submit_mark_shipped": ("success", 1),
+        "wait_for_amazon": ("success", 1),
+        "load_results": ("success", 1),
+    }
+    # The sensor deferred, and the triggerer process polled Lingxing until the task was complete.
+    sensor_logs = list((deployment.logs / "tasks").rglob("task_id=wait_for_amazon/*"))
+    trigger_log = "".join(p.read_text(errors="replace") for p in sensor_logs if "trigger" in p.name)
+    assert "Pausing task as DEFERRED" in "".join(p.read_text(errors="replace") for p in sensor_logs)
+    assert "triggers.fulfillment.FulfillmentResultTrigger" in trigger_log
+    assert "1/1 complete, 0 failed, 0 pending" in trigger_log
+
+    assert sorted(int(r[0]) for r in rows) == sorted(o["id"] for o in submitted)
+    assert Counter(r[3] for r in rows) == Counter(expected_outcome(o) for o in submitted)
+    assert {(r[1], r[2]) for r in rows} == {(SELLER["seller_id"], "Complete")}
+    assert stats["rate_limited"] == 0
+    progress(f"end to end in {time.monotonic() - started:.0f}s; simulator saw {stats['requests_total']} calls")
