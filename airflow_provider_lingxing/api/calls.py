@@ -118,17 +118,16 @@ def _exchange(request: HttpRequest, endpoint: Endpoint, attempt: int, log: loggi
         status, content = yield Send(request, endpoint)
         data = parse_response(status, content, path=endpoint.path)
     except LingxingApiError as error:
-        outcome = _outcome(error)
-        log.debug(
-            "Lingxing %s attempt %d: code %s, %.0f ms",
-            endpoint.path,
-            attempt,
-            outcome,
-            (time.perf_counter() - started) * 1000,
-        )
+        _log_attempt(log, endpoint, attempt, _outcome(error), started)
         raise
-    log.debug("Lingxing %s attempt %d: code 0, %.0f ms", endpoint.path, attempt, (time.perf_counter() - started) * 1000)
+    _log_attempt(log, endpoint, attempt, "0", started)
     return data
+
+
+def _log_attempt(log: logging.Logger, endpoint: Endpoint, attempt: int, code: str, started: float) -> None:
+    log.debug(
+        "Lingxing %s attempt %d: code %s, %.0f ms", endpoint.path, attempt, code, (time.perf_counter() - started) * 1000
+    )
 
 
 def _retrying(

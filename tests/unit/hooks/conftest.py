@@ -9,14 +9,11 @@ from typing import Any
 
 import pytest
 import structlog
-from lingxing_fake_server import APP_ID, APP_SECRET, FakeLingxing
+from lingxing_fake_server import APP_ID, APP_SECRET, FAST_RETRIES, FakeLingxing
 from structlog.testing import LogCapture
 
-from airflow_provider_lingxing.api.retry import RetryPolicy
 from airflow_provider_lingxing.api.tokens import PROCESS_TOKEN_STORE
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
-
-FAST_RETRIES = RetryPolicy(base_delay=0.001, max_delay=0.002)
 
 
 @pytest.fixture(autouse=True)

@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable
 
 import pytest
-from conftest import FAST_RETRIES
 from lingxing_fake_server import (
     DROP,
+    FAST_RETRIES,
     RESULTS_PATH,
     SELLERS_PATH,
     SUBMIT_PATH,

@@ -8,10 +8,10 @@ import threading
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import FAST_RETRIES
 from lingxing_fake_server import (
     APP_ID,
     DROP,
+    FAST_RETRIES,
     RESULTS_PATH,
     SELLERS_PATH,
     SUBMIT_PATH,

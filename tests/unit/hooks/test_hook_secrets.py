@@ -7,8 +7,7 @@ import logging
 import traceback
 
 import pytest
-from conftest import FAST_RETRIES
-from lingxing_fake_server import APP_SECRET, RESULTS_PATH, TOKEN_PATH
+from lingxing_fake_server import APP_SECRET, FAST_RETRIES, RESULTS_PATH, TOKEN_PATH
 
 from airflow_provider_lingxing import exceptions as exc
 from airflow_provider_lingxing.api import calls
@@ -104,7 +103,7 @@ def test_a_refused_secret_is_not_repeated(hook_logs, fake, connect, caplog, caps
 
 
 def test_secrets_are_registered_with_airflows_masker(fake, connect):
-    from airflow.sdk.log import _secrets_masker
+    from airflow.sdk._shared.secrets_masker import _secrets_masker
 
     connect(fake.base_url)
     LingxingHook().list_sellers()

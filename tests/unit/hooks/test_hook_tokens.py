@@ -8,8 +8,7 @@ import time
 from typing import ClassVar
 
 import pytest
-from conftest import FAST_RETRIES
-from lingxing_fake_server import APP_SECRET, REFRESH_PATH, RESULTS_PATH, TOKEN_PATH, envelope
+from lingxing_fake_server import APP_SECRET, FAST_RETRIES, REFRESH_PATH, RESULTS_PATH, TOKEN_PATH, envelope
 
 from airflow_provider_lingxing.api.tokens import (
     PROCESS_TOKEN_STORE,
