@@ -22,16 +22,13 @@ from airflow_provider_lingxing.api.progress import FulfillmentProgress, check_st
 from airflow_provider_lingxing.api.rendered import parse_rendered
 from airflow_provider_lingxing.api.signing import compact_json
 from airflow_provider_lingxing.exceptions import (
+    AirflowException,
+    AirflowFailException,
     LingxingApiError,
     LingxingInputError,
     LingxingSubmissionUncertainError,
 )
 from airflow_provider_lingxing.hooks import warehouse
-
-try:
-    from airflow.sdk.exceptions import AirflowException, AirflowFailException
-except ImportError:  # Airflow < 3.2 kept them in airflow.exceptions only
-    from airflow.exceptions import AirflowException, AirflowFailException
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

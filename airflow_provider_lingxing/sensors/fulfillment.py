@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-import json
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -19,33 +17,24 @@ from airflow_provider_lingxing.api.fulfillment import (
     normalize_task_ids,
 )
 from airflow_provider_lingxing.api.progress import FulfillmentProgress, check_statuses
-from airflow_provider_lingxing.exceptions import LingxingInputError
+from airflow_provider_lingxing.api.rendered import parse_rendered
+from airflow_provider_lingxing.exceptions import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    LingxingInputError,
+)
 from airflow_provider_lingxing.triggers.fulfillment import FulfillmentResultTrigger
 
 try:
     from airflow.sdk import conf
-    from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
-except ImportError:  # older Task SDKs: only Airflow core has them
+except ImportError:  # Airflow 3.1: only Airflow core has it
     from airflow.configuration import conf
-    from airflow.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_lingxing.hooks.lingxing import LingxingHook
-
-
-def _parse_rendered(value: Any) -> Any:
-    """A Jinja template renders a list as its text: read `[1, 2]` or `[{'task_id': '1'}]` back."""
-    if isinstance(value, str) and value.strip()[:1] in ("[", "{", "("):
-        try:
-            return ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
-            try:
-                return json.loads(value)
-            except ValueError:
-                return value
-    return value
 
 
 class FulfillmentResultSensor(BaseSensorOperator):
@@ -100,7 +89,7 @@ class FulfillmentResultSensor(BaseSensorOperator):
         if not seller_id:
             raise LingxingInputError("seller_id is empty: give the Lingxing seller id the tasks belong to")
         try:
-            rendered = _parse_rendered(self.fulfillment_task_ids)
+            rendered = parse_rendered(self.fulfillment_task_ids)
             task_ids = normalize_task_ids(rendered, argument="fulfillment_task_ids")
         except ValueError as e:
             raise LingxingInputError(str(e)) from None
