@@ -29,6 +29,7 @@ import httpx
 import requests
 import urllib3
 from airflow.sdk import BaseHook
+from airflow.sdk.log import mask_secret
 
 from airflow_provider_lingxing.api import calls
 from airflow_provider_lingxing.api.calls import Effect, GetToken, Send, Sleep
@@ -62,11 +63,6 @@ from airflow_provider_lingxing.exceptions import (
     LingxingFatalError,
     LingxingInputError,
 )
-
-try:
-    from airflow.sdk.log import mask_secret
-except ImportError:  # Airflow < 3.1
-    from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
 
 try:
     import fcntl
@@ -597,16 +593,6 @@ class LingxingHook(BaseHook):
         self._async_client: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
         self._setup_lock = threading.Lock()
         self._clock: Callable[[], float] = time.time
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """For Airflow versions that read the form from the hook; the provider info holds the one copy."""
-        from airflow_provider_lingxing.get_provider_info import get_provider_info
-
-        for connection_type in get_provider_info()["connection-types"]:
-            if connection_type["connection-type"] == cls.conn_type:
-                return connection_type["ui-field-behaviour"]
-        return {}
 
     # -- set-up --------------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
 from airflow_provider_lingxing import exceptions
 from airflow_provider_lingxing.api.fulfillment import (
@@ -25,11 +25,6 @@ from airflow_provider_lingxing.exceptions import (
     LingxingInputError,
 )
 from airflow_provider_lingxing.triggers.fulfillment import FulfillmentResultTrigger
-
-try:
-    from airflow.sdk import conf
-except ImportError:  # Airflow 3.1: only Airflow core has it
-    from airflow.configuration import conf
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

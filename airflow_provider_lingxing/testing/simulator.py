@@ -26,19 +26,23 @@ Choices where the documentation is silent (each is what a client must already su
   ``result`` is empty; a fatal task keeps empty counts.
 - Per-message outcomes: tracking_no starting ``ERR`` → ``Error`` (code 25), ``WARN`` → ``Warning``;
   others succeed and are not listed. ``messages_successful`` = processed − errors (a warning succeeded).
-- Faults that replace the answer (HTTP 500/502/503, non-JSON body, 103, 2001007) happen before the
-  request is processed: nothing is created. A dropped connection happens after: the request did its work
-  (a task was created and recorded) and the answer is lost, the case a non-idempotent client must survive.
+- Faults that replace the answer (HTTP 500/502/503, non-JSON body, 103, 2001007, and 3001008 as if another
+  client held the bucket) happen before the request is processed: nothing is created. A dropped connection
+  happens after: the request did its work (a task was created and recorded) and the answer is lost, the case a
+  non-idempotent client must survive.
 - Fault draws come from `random.Random(seed)` in arrival order: a sequential client sees the same faults for
   the same seed; concurrent clients see the same draws, possibly shared out in another order.
 - Task ids are never reused, even across ``reset()``, so a stale id cannot point at a new task.
 - Seller ids are not checked against the seller list on submission.
+- It listens on loopback only: anyone who can reach it gets tokens with the published app secret. Another
+  address needs ``allow_remote=True`` (``--allow-remote``).
 """
 
 from __future__ import annotations
 
 import argparse
 import hmac
+import ipaddress
 import json
 import logging
 import random
@@ -113,7 +117,7 @@ RESULT_CODE_WARNING = (
 FAIL_MARKER = "FAIL"
 SUMMARY_KEYS = ("messages_processed", "messages_successful", "messages_with_error", "messages_with_warning")
 
-ANSWER_FAULTS = ("http_500", "http_502", "http_503", "non_json", "limiter_103", "sign_expired", "drop")
+ANSWER_FAULTS = ("http_500", "http_502", "http_503", "non_json", "limiter_103", "sign_expired", "drop", "bucket_full")
 BUSINESS_ONLY_FAULTS = ("limiter_103", "sign_expired")
 
 
@@ -191,6 +195,9 @@ class SimulatorConfig:
     limiter_103_probability: float = field(default=0.0, metadata=_cli("chance of code 103 (business calls)"))
     sign_expired_probability: float = field(default=0.0, metadata=_cli("chance of 2001007 (business calls)"))
     drop_probability: float = field(default=0.0, metadata=_cli("chance the connection closes unanswered"))
+    bucket_full_probability: float = field(
+        default=0.0, metadata=_cli("chance of 3001008 as if another client held every slot of the bucket")
+    )
     slow_probability: float = field(default=0.0, metadata=_cli("chance an answer takes slow_delay longer"))
     slow_delay: float = field(default=5.0, metadata=_cli("extra seconds of a slow answer"))
     fault_paths: set[str] | None = None
@@ -295,6 +302,15 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def gateway_answer(code: str, message: str | None = None, *, status: int = 200, close: bool = False) -> Answer:
     """The gateway's envelope: string code, `msg` (§4)."""
     msg = message or GATEWAY_MESSAGES.get(code, "error")
@@ -304,9 +320,23 @@ def gateway_answer(code: str, message: str | None = None, *, status: int = 200, 
 class LingxingSimulator:
     """The simulator; use as a context manager or call start() / stop()."""
 
-    def __init__(self, config: SimulatorConfig | None = None, *, port: int = 0, **settings: Any) -> None:
+    def __init__(
+        self,
+        config: SimulatorConfig | None = None,
+        *,
+        port: int = 0,
+        host: str = HOST,
+        allow_remote: bool = False,
+        **settings: Any,
+    ) -> None:
+        if not is_loopback(host) and not allow_remote:
+            raise ValueError(
+                f"the simulator refuses to listen on {host!r}: anyone reaching it gets tokens with its published "
+                "app secret. Use a loopback address, or pass allow_remote=True (--allow-remote) to expose it"
+            )
         self.config = replace(config or SimulatorConfig(), **settings)
         self.config.validate()
+        self._host = host
         self._port = port
         self._lock = threading.Lock()
         self._server: _Server | None = None
@@ -321,7 +351,7 @@ class LingxingSimulator:
     def start(self) -> LingxingSimulator:
         if self._server is not None:
             return self
-        self._server = _Server(self, self._port)
+        self._server = _Server(self, self._host, self._port)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name="lingxing-simulator", daemon=True
         )
@@ -355,7 +385,8 @@ class LingxingSimulator:
 
     @property
     def base_url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        host = HOST if self._host in ("0.0.0.0", "::", "") else self._host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     @property
     def app_id(self) -> str:
@@ -390,6 +421,7 @@ class LingxingSimulator:
             self._tasks: dict[int, _Task] = {}
             self._requests: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
             self._tokens_issued = {"access": 0, "refresh": 0, "rotated": 0}
+            self._issued: dict[str, list[str]] = {"access": [], "refresh": []}
             self._peak: dict[tuple[str, str], int] = {key: n for key, n in self._in_flight.items() if n}
             self._rate_limited = 0
             self._internal_errors = 0
@@ -438,6 +470,11 @@ class LingxingSimulator:
                 },
                 "internal_errors": self._internal_errors,
             }
+
+    def issued_tokens(self) -> dict[str, list[str]]:
+        """Every access and refresh token issued since the last reset, for tests that prove none leaked."""
+        with self._lock:
+            return {kind: list(tokens) for kind, tokens in self._issued.items()}
 
     def expire_tokens(self, app_id: str | None = None) -> None:
         """Make every access token (of one app, or all) expired: the next business call gets 2001003."""
@@ -570,6 +607,8 @@ class LingxingSimulator:
             return self._business_answer(None, code=103)
         if fault == "sign_expired":
             return gateway_answer("2001007")
+        if fault == "bucket_full":
+            return gateway_answer("3001008")
         return None
 
     def _call(self, app_id: str, path: str, *, business: bool, work: Callable[[], Answer]) -> Answer:
@@ -636,6 +675,8 @@ class LingxingSimulator:
         self._tokens[access_token] = _Token(app_id, now + cfg.token_ttl)
         self._live_token[app_id] = access_token
         self._refresh_tokens[refresh_token] = _RefreshToken(app_id, now + cfg.refresh_token_ttl)
+        self._issued["access"].append(access_token)
+        self._issued["refresh"].append(refresh_token)
         return {"access_token": access_token, "refresh_token": refresh_token, "expires_in": int(cfg.token_ttl)}
 
     # business endpoints
@@ -930,16 +971,18 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256
 
-    def __init__(self, simulator: LingxingSimulator, port: int) -> None:
+    def __init__(self, simulator: LingxingSimulator, host: str, port: int) -> None:
         self.simulator = simulator
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
-        super().__init__((HOST, port), _Handler)
+        if ":" in host:
+            self.address_family = socket.AF_INET6
+        super().__init__((host, port), _Handler)
 
     def server_bind(self) -> None:
         """Skip HTTPServer's reverse DNS lookup of the address (slow or hanging in a sandbox)."""
         socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = HOST, self.server_address[1]
+        self.server_name, self.server_port = self.server_address[0], self.server_address[1]
 
     def track(self, connection: socket.socket, open_: bool) -> None:
         with self._connections_lock:
@@ -1089,9 +1132,13 @@ def _pairs(values: list[str] | None, cast: Callable[[str], Any], flag: str) -> d
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m airflow_provider_lingxing.testing.simulator",
-        description="Serve a local Lingxing OpenAPI simulator on 127.0.0.1 until interrupted.",
+        description="Serve a local Lingxing OpenAPI simulator (on 127.0.0.1 by default) until interrupted.",
     )
     parser.add_argument("--port", type=int, default=8765, help="port to listen on (0: a free one)")
+    parser.add_argument("--host", default=HOST, help="address to listen on (%(default)s)")
+    parser.add_argument(
+        "--allow-remote", action="store_true", help="allow a --host other than loopback (it serves a known secret)"
+    )
     for f in fields(SimulatorConfig):
         if "help" not in f.metadata:
             continue
@@ -1127,7 +1174,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         config = config_from_args(args)
-        simulator = LingxingSimulator(config, port=args.port)
+        simulator = LingxingSimulator(config, port=args.port, host=args.host, allow_remote=args.allow_remote)
     except ValueError as error:
         raise SystemExit(f"error: {error}") from None
     stop = threading.Event()

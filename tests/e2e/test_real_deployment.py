@@ -97,5 +97,8 @@ def test_mark_shipped_runs_through_scheduler_triggerer_and_loads_postgres(tmp_pa
     assert sorted(int(r[0]) for r in rows) == sorted(o["id"] for o in submitted)
     assert Counter(r[3] for r in rows) == Counter(expected_outcome(o) for o in submitted)
     assert {(r[1], r[2]) for r in rows} == {(SELLER["seller_id"], "Complete")}
+    assert stats["duplicate_order_ids"] == {} and stats["tasks"]["created"] == 1  # submitted once
+    # One access token for the whole deployment: three task processes and the triggerer shared it (Variable).
+    assert stats["tokens_issued"].get("access") == 1, stats["tokens_issued"]
     assert stats["rate_limited"] == 0
     progress(f"end to end in {time.monotonic() - started:.0f}s; simulator saw {stats['requests_total']} calls")

@@ -23,7 +23,6 @@ from lingxing_fake_server import (
 
 from airflow_provider_lingxing import exceptions as exc
 from airflow_provider_lingxing.api.endpoints import DEFAULT_BASE_URL
-from airflow_provider_lingxing.get_provider_info import get_provider_info
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook, settings_from_connection
 
 ORDER = {
@@ -390,12 +389,6 @@ def test_one_failing_batch_fails_the_call(hook, fake):
 
 
 # -- Airflow integration points ---------------------------------------------------------------------
-
-
-def test_ui_field_behaviour_is_the_provider_info_one():
-    (conn_type,) = get_provider_info()["connection-types"]
-    assert LingxingHook.get_ui_field_behaviour() == conn_type["ui-field-behaviour"]
-    assert LingxingHook.get_ui_field_behaviour()["relabeling"]["login"] == "App ID"
 
 
 def test_connection_test_reports_success_and_failure(fake, connect):
