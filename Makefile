@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-unit test-integration test-min e2e e2e-min bench lint format clean
+.PHONY: demo test test-unit test-integration reliability test-min e2e e2e-min bench lint format clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test-unit: $(STAMP)
 
 test-integration: $(STAMP)
 	$(PY) -m pytest -q -m integration
+
+# Faults, bad input, secrets and load end to end (part of `make test` too); prints the fault matrix and load figures.
+reliability: $(STAMP)
+	$(PY) -m pytest -q -m reliability tests/reliability
 
 # The oldest Airflow the package claims (pyproject), in its own venv, pinned by constraints/airflow-min.txt.
 MIN_VENV ?= .venv-min

@@ -72,8 +72,12 @@ def _rebuild(cls, message, code, request_id, path, hint):
     return cls(message, code=code, request_id=request_id, path=path, hint=hint)
 
 
-class LingxingFatalError(LingxingApiError):
-    """A code that no retry can fix: a wrong credential, path, parameter or permission."""
+class LingxingFatalError(LingxingApiError, AirflowFailException):
+    """A code that no retry can fix: a wrong credential, path, parameter or permission.
+
+    Also an AirflowFailException, so Airflow fails the task at once instead of repeating the refused call on
+    each of its retries (with ``soft_fail`` a sensor is skipped, as for any AirflowFailException).
+    """
 
 
 class LingxingAuthError(LingxingFatalError):
@@ -104,8 +108,9 @@ class LingxingTransientError(LingxingRetryableError):
     """HTTP 5xx, a timeout, a dropped connection or a body that is not JSON."""
 
 
-class LingxingSubmissionUncertainError(LingxingApiError):
+class LingxingSubmissionUncertainError(LingxingApiError, AirflowFailException):
     """A non-idempotent call (submitFulfillment) failed after it may have reached the server.
 
-    It is not re-sent: check in Lingxing whether the task was created before submitting again.
+    It is not re-sent, and Airflow does not retry the task that made it (a retry would send it again): check
+    in Lingxing whether the task was created before submitting again.
     """

@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def main(names: list[str]) -> None:
-    available = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]))
+    available = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name[0] != "_")
     for name in names or available:
         if name not in available:
             sys.exit(f"unknown benchmark {name!r}; available: {', '.join(available)}")

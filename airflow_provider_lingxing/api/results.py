@@ -7,10 +7,13 @@ still gets one (`message_id` "") so that every loaded task is visible.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pendulum
+
+from airflow_provider_lingxing.api.fulfillment import MAX_TASK_ID_DIGITS
 
 COLUMN_TYPES: tuple[tuple[str, str], ...] = (
     ("seller_id", "VARCHAR(64) NOT NULL"),
@@ -33,6 +36,10 @@ COLUMNS = tuple(name for name, _ in COLUMN_TYPES)
 PRIMARY_KEY = ("seller_id", "task_id", "message_id")
 TIMESTAMP_COLUMNS = tuple(name for name, sql_type in COLUMN_TYPES if sql_type.startswith("TIMESTAMP"))
 COUNT_FIELDS = ("messages_processed", "messages_successful", "messages_with_error", "messages_with_warning")
+MAX_COUNT = 2**31 - 1
+"""The largest INTEGER (the counts' column type): a larger count is garbage, and would abort the load."""
+SHIP_TIME_BEFORE = 4102444800
+"""2100-01-01 in Unix seconds: a ship_time of 0, below or past it (milliseconds, a sentinel) is garbage."""
 
 SUCCESS = "Success"
 ERROR = "Error"
@@ -44,10 +51,15 @@ TASK_ROW_MESSAGE_ID = ""
 Row = dict[str, Any]
 
 
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+"""NUL and lone surrogates (JSON can carry both): no PostgreSQL text column or UTF-8 encoder takes them."""
+
+
 def _text(value: Any) -> str | None:
+    """The value as text, stripped, `None` when empty; characters no database stores become U+FFFD."""
     if value is None:
         return None
-    text = str(value).strip()
+    text = UNSTORABLE.sub("\ufffd", str(value).strip())
     return text or None
 
 
@@ -55,7 +67,8 @@ def _count(value: Any, where: str, notes: list[str]) -> int | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     text = str(value).strip()
-    if isinstance(value, bool) or not (text.isascii() and text.isdigit()):
+    digits = text.isascii() and text.isdigit() and len(text) <= len(str(MAX_COUNT))
+    if isinstance(value, bool) or not digits or int(text) > MAX_COUNT:
         notes.append(f"{where} {value!r} is not a count: loaded as NULL")
         return None
     return int(text)
@@ -64,19 +77,23 @@ def _count(value: Any, where: str, notes: list[str]) -> int | None:
 def _ship_time(value: Any, where: str, notes: list[str]) -> pendulum.DateTime | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    try:
-        if isinstance(value, bool):
-            raise ValueError(value)
-        return pendulum.from_timestamp(int(str(value).strip()), tz="UTC")
-    except (ValueError, OverflowError, OSError):
+    text = str(value).strip()
+    digits = text.isascii() and text.isdigit() and len(text) <= len(str(SHIP_TIME_BEFORE))
+    if isinstance(value, bool) or not digits or not 0 < int(text) < SHIP_TIME_BEFORE:
         notes.append(f"{where} {value!r} is not Unix seconds: loaded as NULL")
         return None
+    return pendulum.from_timestamp(int(text), tz="UTC")
 
 
 def normalize_id(value: Any) -> str:
     """A task or message id as the API writes it in answers: digits without leading zeros."""
     text = "" if value is None else str(value).strip()
-    return str(int(text)) if text.isascii() and text.isdigit() else text
+    return (text.lstrip("0") or "0") if text.isascii() and text.isdigit() else text
+
+
+def _is_message_id(message_id: str) -> bool:
+    """Message ids come back as the submitted order ids: positive integers of at most 20 digits (§6)."""
+    return message_id.isascii() and message_id.isdigit() and message_id != "0" and len(message_id) <= MAX_TASK_ID_DIGITS
 
 
 def _message_key(message_id: str) -> tuple[int, str]:
@@ -110,7 +127,8 @@ def task_rows(
     """The rows of one finished task, sorted by message id.
 
     `message_ids` are the ids submitted in it, if known. `completed` is False for a failed task: its
-    unreported messages did not succeed, so their result_code stays NULL instead of `Success`.
+    unreported messages did not succeed, so their result_code stays NULL instead of `Success`. So it does when
+    `result` is not a list or holds an entry without a valid message_id (noted): which message it meant is unknown.
     """
     notes = [] if notes is None else notes
     task_id = normalize_id(result.get("task_id"))
@@ -126,10 +144,21 @@ def task_rows(
         "failure": _text(result.get("failure")),
         "fetched_at": fetched_at,
     }
+    entries = result.get("result") or []
+    if not isinstance(entries, list):
+        notes.append(f"{where} result {entries!r:.100} is not a list: message outcomes loaded as NULL")
+        entries, completed = [], False
     reported: dict[str, list[Mapping[str, Any]]] = {}
-    for entry in result.get("result") or ():
-        if isinstance(entry, Mapping):
-            reported.setdefault(normalize_id(entry.get("message_id")), []).append(entry)
+    for entry in entries:
+        message_id = normalize_id(entry.get("message_id")) if isinstance(entry, Mapping) else ""
+        if not _is_message_id(message_id):
+            notes.append(
+                f"{where} result entry {entry!r:.100} has no valid message_id: not loaded, and the messages "
+                "it could belong to are loaded with result_code NULL"
+            )
+            completed = False
+            continue
+        reported.setdefault(message_id, []).append(entry)
     unreported = {"result_code": SUCCESS if completed else None, "result_message_code": None}
     outcomes = {normalize_id(mid): {**unreported, "result_description": None} for mid in message_ids}
     outcomes.update({mid: _merged(entries) for mid, entries in reported.items()})

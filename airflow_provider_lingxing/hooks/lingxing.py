@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import httpx
 import requests
@@ -44,7 +44,7 @@ from airflow_provider_lingxing.api.endpoints import (
     Endpoint,
     endpoint_for,
 )
-from airflow_provider_lingxing.api.fulfillment import batches, normalize_task_ids
+from airflow_provider_lingxing.api.fulfillment import MAX_TASK_ID_DIGITS, batches, normalize_task_ids
 from airflow_provider_lingxing.api.orders import normalize_order, normalize_region, order_problems, region_problem
 from airflow_provider_lingxing.api.retry import RetryPolicy, TransportFailure
 from airflow_provider_lingxing.api.signing import VALID_APP_ID_BYTES
@@ -101,6 +101,29 @@ def _extra(extras: Mapping[str, Any], name: str) -> Any:
     return None
 
 
+HOST_NAME = re.compile(r"[\w.-]+|[0-9a-f:.]*:[0-9a-f:.]*")
+"""A host name (letters, digits, `.`, `-`, `_`, any script) or an IPv6 address as urlsplit gives it."""
+
+
+def _url_problem(parts: SplitResult) -> str | None:
+    """What is wrong with a Base URL, or None; never quotes it whole (it could hold a password)."""
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"must be an http:// or https:// URL, such as {DEFAULT_BASE_URL} (got scheme {parts.scheme!r})"
+    if "@" in parts.netloc:
+        return "must not hold a user name or password: the App ID and App Secret go in login and password"
+    try:
+        port = parts.port
+    except ValueError:
+        return "has a port that is not a number from 1 to 65535"
+    if port == 0 or parts.netloc.endswith(":"):
+        return "has a port that is not a number from 1 to 65535"
+    if not parts.hostname:
+        return f"has no host name, such as {DEFAULT_BASE_URL}"
+    if not HOST_NAME.fullmatch(parts.hostname):
+        return f"has a host name {parts.hostname!r} with characters a host name cannot have"
+    return None
+
+
 def _base_url(host: str | None, schema: str | None, port: int | None, where: str) -> str:
     """The connection's host as a base URL; a bare host takes the schema field's scheme, else https."""
     host = (host or "").strip()
@@ -109,18 +132,14 @@ def _base_url(host: str | None, schema: str | None, port: int | None, where: str
     if "://" not in host:
         scheme = (schema or "").strip().lower()
         host = f"{scheme if scheme in ('http', 'https') else 'https'}://{host}"
-    parts = urlsplit(host)
     try:
-        valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname) and parts.port != 0
-        host_port = parts.port
+        parts = urlsplit(host)
+        problem = _url_problem(parts)
     except ValueError:
-        valid, host_port = False, None
-    if not valid:
-        raise LingxingInputError(
-            f"{where}: host (Base URL) must be an http:// or https:// URL with a host name, such as "
-            f"{DEFAULT_BASE_URL} (got one with scheme {parts.scheme!r})"
-        )
-    netloc = f"{parts.netloc}:{port}" if port and host_port is None else parts.netloc
+        problem = "is not a URL (an unclosed `[` of an IPv6 address?)"
+    if problem is not None:
+        raise LingxingInputError(f"{where}: host (Base URL) {problem}")
+    netloc = f"{parts.netloc}:{port}" if port and parts.port is None else parts.netloc
     return urlunsplit((parts.scheme.lower(), netloc, parts.path.rstrip("/"), "", ""))
 
 
@@ -456,6 +475,20 @@ def sync_limit(app_id: str, endpoint: Endpoint) -> threading.BoundedSemaphore:
     return limit
 
 
+DEFAULT_POOL = "default_pool"
+"""Airflow's pool for the tasks that name none."""
+
+
+def pool_slots_limit(task: Any) -> int | None:
+    """The requests an operator may have in flight at once: its `pool_slots` when it runs in a pool it names,
+    so that one pool sized to an endpoint's capacity keeps every worker together under it; None (up to the
+    capacity) in the default pool. Airflow counts tasks in a pool, not their requests: this makes them equal."""
+    if getattr(task, "pool", None) in (None, "", DEFAULT_POOL):
+        return None
+    slots = getattr(task, "pool_slots", 1)
+    return slots if isinstance(slots, int) and not isinstance(slots, bool) and slots > 0 else 1
+
+
 def async_limit(app_id: str, endpoint: Endpoint) -> asyncio.Semaphore:
     """The async twin of `sync_limit`, per event loop: every trigger of a triggerer shares it."""
     limits = _ASYNC_LIMITS.setdefault(asyncio.get_running_loop(), {})
@@ -536,7 +569,10 @@ def _task_id_order(result: Any) -> tuple[int, int, str]:
 
 
 def one_per_task(answers: list[Any], path: str) -> list[dict]:
-    """Every batch's results, one dict per distinct task id, in task-id order."""
+    """Every batch's results, one dict per distinct task id, in task-id order.
+
+    An item that is not a task result with a task id is refused: ignored, its task would look pending forever.
+    """
     by_task: dict[str, dict] = {}
     for answer in answers:
         if answer is None:
@@ -544,10 +580,12 @@ def one_per_task(answers: list[Any], path: str) -> list[dict]:
         if not isinstance(answer, list):
             raise LingxingFatalError(f"expected a list of task results, got {type(answer).__name__}", path=path)
         for result in answer:
-            if isinstance(result, Mapping):
-                key = str(result.get("task_id", "")).strip()
-                key = str(int(key)) if key.isdigit() else key
-                by_task.setdefault(key, result)
+            if not isinstance(result, Mapping):
+                raise LingxingFatalError(f"expected each task result to be an object, got {result!r:.100}", path=path)
+            key = str(result.get("task_id", "")).strip().lstrip("0")
+            if not (key.isascii() and key.isdigit() and len(key) <= MAX_TASK_ID_DIGITS):
+                raise LingxingFatalError(f"a task result has task_id {result.get('task_id')!r:.100}", path=path)
+            by_task.setdefault(key, result)
     return sorted(by_task.values(), key=_task_id_order)
 
 
@@ -564,8 +602,10 @@ class LingxingHook(BaseHook):
     """Talks to the Lingxing OpenAPI with a `lingxing` connection: host = Base URL, login = App ID,
     password = App Secret; extras `timeout` (s), `max_retries`, `verify`.
 
-    Tokens are shared through `token_store` (default: an Airflow Variable per connection inside a task or
-    the triggerer, else one store per process). Close it with `close()` / `await aclose()` when done.
+    `max_in_flight` caps the requests one batched call sends at once (default: the endpoint's capacity); the
+    operators and the sensor pass their pool slots (`pool_slots_limit`). Tokens are shared through `token_store`
+    (default: an Airflow Variable per connection inside a task or the triggerer, else one store per process).
+    Close it with `close()` / `await aclose()` when done.
     """
 
     conn_name_attr = "lingxing_conn_id"
@@ -579,12 +619,18 @@ class LingxingHook(BaseHook):
         *,
         token_store: TokenStore | None = None,
         retry_policy: RetryPolicy | None = None,
+        max_in_flight: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if not isinstance(lingxing_conn_id, str) or not lingxing_conn_id.strip():
             raise LingxingInputError("lingxing_conn_id is empty: give the id of a `lingxing` connection")
+        if max_in_flight is not None and (
+            isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 1
+        ):
+            raise LingxingInputError(f"max_in_flight must be a positive integer or None, got {max_in_flight!r}")
         self.lingxing_conn_id = lingxing_conn_id
+        self.max_in_flight = max_in_flight
         self._token_store = token_store
         self._retry_policy = retry_policy or RetryPolicy()
         self._settings: LingxingSettings | None = None
@@ -833,14 +879,14 @@ class LingxingHook(BaseHook):
     def get_fulfillment_results(self, seller_id: str, task_ids: Any) -> list[dict]:
         """Results of mark-shipped tasks, one dict per task id Lingxing returned, in task-id order.
 
-        Ids go 10 per request, as many requests at once as the endpoint's capacity allows.
+        Ids go 10 per request, as many requests at once as the endpoint's capacity (and `max_in_flight`) allows.
         """
         payloads = self._result_payloads(seller_id, task_ids)
         self.token_keeper.current()
         if len(payloads) == 1:
             answers = [self.call(GET_FULFILLMENT_RESULT, payloads[0])]
         else:
-            workers = min(GET_FULFILLMENT_RESULT.capacity, len(payloads))
+            workers = min(GET_FULFILLMENT_RESULT.capacity, len(payloads), self.max_in_flight or len(payloads))
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lingxing-results") as pool:
                 futures = [pool.submit(self.call, GET_FULFILLMENT_RESULT, payload) for payload in payloads]
                 try:
@@ -857,7 +903,13 @@ class LingxingHook(BaseHook):
         await self.asettings()
         assert self._keeper is not None
         await self._keeper.acurrent()
-        tasks = [asyncio.ensure_future(self.acall(GET_FULFILLMENT_RESULT, payload)) for payload in payloads]
+        own_limit = asyncio.Semaphore(self.max_in_flight or len(payloads))
+
+        async def fetch(payload: dict[str, Any]) -> Any:
+            async with own_limit:
+                return await self.acall(GET_FULFILLMENT_RESULT, payload)
+
+        tasks = [asyncio.ensure_future(fetch(payload)) for payload in payloads]
         try:
             answers = await asyncio.gather(*tasks)
         except BaseException:

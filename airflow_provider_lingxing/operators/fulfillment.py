@@ -43,10 +43,11 @@ IDS_SHOWN = 5
 RECORD_PREFIX = "lingxing_submit_progress."
 
 
-def _lingxing_hook(conn_id: str) -> LingxingHook:
-    from airflow_provider_lingxing.hooks.lingxing import LingxingHook  # not at DAG parse time
+def _lingxing_hook(task: Any) -> LingxingHook:
+    """The task's hook, sending at most as many requests at once as the task holds pool slots."""
+    from airflow_provider_lingxing.hooks.lingxing import LingxingHook, pool_slots_limit  # not at DAG parse time
 
-    return LingxingHook(lingxing_conn_id=conn_id)
+    return LingxingHook(lingxing_conn_id=task.lingxing_conn_id, max_in_flight=pool_slots_limit(task))
 
 
 def _id_list(ids: Sequence[str]) -> str:
@@ -138,7 +139,7 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
 
     @cached_property
     def hook(self) -> LingxingHook:
-        return _lingxing_hook(self.lingxing_conn_id)
+        return _lingxing_hook(self)
 
     def _chunks(self) -> tuple[str, list[list[dict[str, Any]]]]:
         size = self.max_orders_per_task
@@ -375,7 +376,7 @@ class FulfillmentResultOperator(BaseOperator):
 
     @cached_property
     def hook(self) -> LingxingHook:
-        return _lingxing_hook(self.lingxing_conn_id)
+        return _lingxing_hook(self)
 
     def _arguments(self) -> tuple[str, list[int], dict[str, list[str]]]:
         if not isinstance(self.seller_id, str) or not self.seller_id.strip():

@@ -35,8 +35,9 @@ if TYPE_CHECKING:
 class FulfillmentResultSensor(BaseSensorOperator):
     """Wait until every mark-shipped task is Complete; return their results (as the hook returns them).
 
-    Fails at once, without retry, when a task fails (``failure`` set, or a status in ``failure_statuses``)
-    or the timeout passes; with ``soft_fail`` it is skipped instead. Bad arguments fail even with soft_fail.
+    Fails at once, without retry, when a task fails (``failure`` set, or a status in ``failure_statuses``),
+    when Lingxing refuses the call for good (LingxingFatalError: credentials, IP whitelist, endpoint grant) or
+    the timeout passes; with ``soft_fail`` it is skipped instead. Bad arguments fail even with soft_fail.
     A poke asks only for ids still pending: in poke mode done ids are remembered across pokes of one try; in
     reschedule mode each poke is a new process and asks for all ids again. With ``deferrable=True`` it pokes
     once, then waits in the triggerer (FulfillmentResultTrigger) until ``timeout`` after the try started.
@@ -74,9 +75,9 @@ class FulfillmentResultSensor(BaseSensorOperator):
 
     @cached_property
     def hook(self) -> LingxingHook:
-        from airflow_provider_lingxing.hooks.lingxing import LingxingHook  # not at DAG parse time
+        from airflow_provider_lingxing.hooks.lingxing import LingxingHook, pool_slots_limit  # not at parse time
 
-        return LingxingHook(lingxing_conn_id=self.lingxing_conn_id)
+        return LingxingHook(lingxing_conn_id=self.lingxing_conn_id, max_in_flight=pool_slots_limit(self))
 
     def _start(self) -> FulfillmentProgress:
         """Validate the rendered arguments (before any API call) and start a fresh progress."""

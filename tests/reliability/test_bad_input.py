@@ -1,0 +1,386 @@
+"""A catalogue of bad input: the connection, the hook's arguments, the sensor's and operators' arguments, and
+malformed answers from the server. Each gets a clear error naming the culprit, raised by the provider (not from
+deep inside a library), before any call or write where the input is ours; a malformed value inside an
+otherwise good answer is loaded as NULL with a warning naming it, never as a wrong value.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from reliability_pipeline import (
+    RESULTS_PATH,
+    SELLER_ID,
+    SUBMIT_PATH,
+    TaskInstanceStub,
+    Transcript,
+    VariableStore,
+    capture_logs,
+    connection,
+    order,
+)
+
+from airflow_provider_lingxing.exceptions import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    LingxingInputError,
+)
+from airflow_provider_lingxing.hooks.lingxing import LingxingHook
+from airflow_provider_lingxing.operators import fulfillment
+from airflow_provider_lingxing.operators.fulfillment import FulfillmentResultOperator, LingxingSubmitFulfillmentOperator
+from airflow_provider_lingxing.sensors.fulfillment import FulfillmentResultSensor
+from airflow_provider_lingxing.testing.simulator import LingxingSimulator
+
+pytestmark = [pytest.mark.integration, pytest.mark.reliability]
+
+PACKAGE = "airflow_provider_lingxing"
+TOKEN_PATH = "/api/auth-server/oauth/access-token"
+
+
+def assert_clear(error: BaseException, culprit: str) -> None:
+    """The message names the culprit; the provider raised it; no library exception hangs off it."""
+    assert culprit in str(error), f"{culprit!r} not in {error}"
+    frames = traceback.extract_tb(error.__traceback__)
+    assert any(PACKAGE.replace("_", "") in f.filename.replace("_", "") for f in frames[-3:]), (
+        f"raised from {frames[-1].filename}"
+    )
+    chained = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+    while chained is not None:
+        assert type(chained).__module__.startswith(PACKAGE), f"a {type(chained).__name__} hangs off the error"
+        chained = chained.__cause__ or (None if chained.__suppress_context__ else chained.__context__)
+
+
+@pytest.fixture
+def sim(monkeypatch: pytest.MonkeyPatch):
+    with LingxingSimulator(latency=0.0, complete_after_polls=1) as simulator:
+        monkeypatch.setenv("AIRFLOW_CONN_LINGXING_DEFAULT", connection(simulator))
+        monkeypatch.setattr(fulfillment, "Variable", VariableStore())
+        yield simulator
+
+
+def context(task_id: str = "task") -> dict[str, Any]:
+    return {"ti": TaskInstanceStub(task_id)}
+
+
+# ---------------------------------------------------------------------------------------------- the connection
+
+CONNECTIONS = {
+    "app id missing": ({"login": ""}, "login (App ID) is empty"),
+    "app id too short": ({"login": "ak_short"}, "login (App ID) must be 16, 24 or 32 bytes long"),
+    "app id 17 bytes": ({"login": "ak_SimuLingxing12"}, "got 17 bytes"),
+    "app secret missing": ({"password": ""}, "password (App Secret) is empty"),
+    "URL scheme ftp": ({"host": "ftp://openapi.lingxing.com"}, "must be an http:// or https:// URL"),
+    "URL without host": ({"host": "https://"}, "has no host name"),
+    "URL port not a number": ({"host": "https://openapi.lingxing.com:http"}, "has a port that is not a number"),
+    "URL port out of range": ({"host": "https://openapi.lingxing.com:70000"}, "has a port that is not a number"),
+    "URL with a space": ({"host": "https://openapi lingxing.com"}, "characters a host name cannot have"),
+    "URL unclosed IPv6": ({"host": "http://[::1"}, "host (Base URL) is not a URL"),
+    "URL with a password": ({"host": "https://me:hunter2@openapi.lingxing.com"}, "must not hold a user name"),
+    "timeout not a number": ({"extra": {"timeout": "soon"}}, "extra `timeout` must be a number of seconds"),
+    "timeout negative": ({"extra": {"timeout": -1}}, "extra `timeout` must be a number of seconds > 0"),
+    "timeout infinite": ({"extra": {"timeout": "inf"}}, "extra `timeout` must be a number of seconds > 0"),
+    "max_retries not a number": ({"extra": {"max_retries": "three"}}, "extra `max_retries` must be a whole number"),
+    "max_retries fractional": ({"extra": {"max_retries": 2.5}}, "extra `max_retries` must be a whole number"),
+    "verify not a boolean": ({"extra": {"verify": "maybe"}}, "extra `verify` must be true or false"),
+    "extra not JSON": ({"extra": "{timeout: 3"}, "extra is not valid JSON"),
+    "extra a JSON list": ({"extra": "[30]"}, "extra must be a JSON object"),
+}
+
+
+@pytest.mark.parametrize("case", CONNECTIONS)
+def test_a_bad_connection_is_refused_before_any_call(case: str, sim: LingxingSimulator, monkeypatch):
+    changes, culprit = CONNECTIONS[case]
+    conn = {**json.loads(connection(sim)), **changes}
+    if isinstance(conn.get("extra"), dict) and "extra" in changes:
+        conn["extra"] = {**json.loads(connection(sim))["extra"], **changes["extra"]}
+    monkeypatch.setenv("AIRFLOW_CONN_LINGXING_DEFAULT", json.dumps(conn))
+    with pytest.raises(LingxingInputError) as raised:
+        LingxingHook().get_fulfillment_results(SELLER_ID, [1003100])
+    assert_clear(raised.value, culprit)
+    assert "Lingxing connection 'lingxing_default'" in str(raised.value)
+    assert "hunter2" not in str(raised.value)
+    assert sim.stats()["requests_total"] == 0
+
+
+# ---------------------------------------------------------------------------------------------- arguments
+
+
+def submit(**changes: Any) -> Callable[[], Any]:
+    arguments = {
+        "task_id": "submit",
+        "region": "NA",
+        "seller_id": SELLER_ID,
+        "marketplace_id": "ATVPDKIKX0DER",
+        "orders": [order(1), order(2)],
+        **changes,
+    }
+    return lambda: LingxingSubmitFulfillmentOperator(**arguments).execute(context("submit"))
+
+
+def wait(**changes: Any) -> Callable[[], Any]:
+    arguments = {"task_id": "wait", "seller_id": SELLER_ID, "fulfillment_task_ids": [1003100], **changes}
+    return lambda: FulfillmentResultSensor(**arguments).execute(context("wait"))
+
+
+def load(**changes: Any) -> Callable[[], Any]:
+    arguments = {"task_id": "load", "seller_id": SELLER_ID, "fulfillment_task_ids": [1003100], **changes}
+    return lambda: FulfillmentResultOperator(**arguments).execute(context("load"))
+
+
+def hook(method: str, *args: Any, **kwargs: Any) -> Callable[[], Any]:
+    return lambda: getattr(LingxingHook(), method)(*args, **kwargs)
+
+
+def bad_order(**changes: Any) -> dict[str, Any]:
+    return {**order(1), **changes}
+
+
+VICTIM = f"reliability_victim_{uuid.uuid4().hex[:8]}"
+"""A table that `x; DROP TABLE <victim>` must leave alone."""
+
+ARGUMENTS: dict[str, tuple[Callable[[], Any], str]] = {
+    "hook: seller_id empty": (hook("get_fulfillment_results", "", [1]), "seller_id is empty"),
+    "hook: task ids empty": (hook("get_fulfillment_results", SELLER_ID, []), "task_ids is empty"),
+    "hook: task id not a number": (hook("get_fulfillment_results", SELLER_ID, ["12a"]), "task_ids: task id '12a'"),
+    "hook: task id zero": (hook("get_fulfillment_results", SELLER_ID, [0]), "task_ids: task id 0"),
+    "hook: task id a boolean": (hook("get_fulfillment_results", SELLER_ID, [True]), "task_ids: task id True"),
+    "hook: task id 21 digits": (hook("get_fulfillment_results", SELLER_ID, [10**20]), "at most 20 digits"),
+    "hook: region unknown": (hook("submit_fulfillment", "XX", SELLER_ID, "M", [order(1)]), "region 'XX'"),
+    "hook: no orders": (hook("submit_fulfillment", "NA", SELLER_ID, "M", []), "order_list is empty"),
+    "hook: method DELETE": (hook("request", "DELETE", "/erp/sc/data/seller/lists"), "method must be GET or POST"),
+    "hook: token endpoint": (hook("request", "POST", TOKEN_PATH), "is a token endpoint"),
+    "hook: GET with a body": (hook("request", "GET", "/erp/sc/data/seller/lists", body={"a": 1}), "body must be None"),
+    "hook: params not a dict": (hook("request", "GET", "/erp/sc/data/seller/lists", params=[1]), "params must be"),
+    "hook: empty conn id": (lambda: LingxingHook(lingxing_conn_id=" "), "lingxing_conn_id is empty"),
+    "sensor: seller_id empty": (wait(seller_id=" "), "seller_id is empty"),
+    "sensor: ids rendered with junk": (wait(fulfillment_task_ids="[1003100, 'x']"), "task id 'x'"),
+    "sensor: ids missing": (wait(fulfillment_task_ids=None), "fulfillment_task_ids must be a list"),
+    "sensor: no success status": (wait(success_statuses=[]), "success_statuses is empty"),
+    "sensor: statuses overlap": (wait(failure_statuses=["complete"]), "share ['complete']"),
+    "submit: region unknown": (submit(region="moon"), "region 'moon' is not one of NA, EU, FE"),
+    "submit: seller_id empty": (submit(seller_id=""), "seller_id '' is not a non-empty string"),
+    "submit: orders not a list": (submit(orders="all of them"), "orders must be a list of order dicts, got str"),
+    "submit: duplicate order ids": (submit(orders=[order(1), order(1)]), "orders[1].id 1 duplicates orders[0].id"),
+    "submit: order id negative": (submit(orders=[bad_order(id=-5)]), "orders[0].id -5 is not a positive integer"),
+    "submit: tracking_no missing": (
+        submit(orders=[{k: v for k, v in order(1).items() if k != "tracking_no"}]),
+        "orders[0].tracking_no is missing",
+    ),
+    "submit: quantity a word": (
+        submit(orders=[bad_order(order_item=[{"order_item_no": "1", "quantity": "two"}])]),
+        "orders[0].order_item[0].quantity 'two' is not a positive integer",
+    ),
+    "submit: unknown order field": (submit(orders=[bad_order(carrier="UPS")]), "has unknown field(s) carrier"),
+    "submit: chunk size zero": (submit(max_orders_per_task=0), "max_orders_per_task must be a positive integer"),
+    "load: table with SQL": (load(table=f"x; DROP TABLE {VICTIM}"), "is not a table name"),
+    "load: table with 3 parts": (load(table="schema.table.extra"), "'schema.table.extra' is not a table name"),
+    "load: table quoted": (load(table='"results"'), "is not a table name"),
+    "load: templated table renders SQL": (
+        lambda: _rendered_load(f"results; DROP TABLE {VICTIM}"),
+        "is not a table name",
+    ),
+    "load: seller_id empty": (load(seller_id=""), "seller_id '' is not a non-empty string"),
+    "load: ids of junk": (load(fulfillment_task_ids=[{"task_id": "abc"}]), "fulfillment_task_ids: task id 'abc'"),
+    "load: sql conn is not SQL": (load(sql_conn_id="lingxing_default"), "not a SQL (DbApiHook) connection"),
+}
+
+
+def _rendered_load(table: str) -> Any:
+    """The table comes from a template (dag_run.conf) and renders to SQL: refused at execute, before any call."""
+    operator = FulfillmentResultOperator(
+        task_id="load", seller_id=SELLER_ID, fulfillment_task_ids=[1003100], sql_conn_id="warehouse_pg", table="{{ t }}"
+    )
+    operator.render_template_fields({"t": table})
+    return operator.execute(context("load"))
+
+
+def test_the_catalogue_is_large_enough():
+    assert len(CONNECTIONS) + len(ARGUMENTS) + len(ANSWERS) >= 30
+
+
+@pytest.fixture
+def victim(postgres_table):
+    """A table the SQL in a bad table name would drop."""
+    postgres_table.execute(f"CREATE TABLE {VICTIM} (id INTEGER)")
+    yield VICTIM
+    postgres_table.execute(f"DROP TABLE IF EXISTS {VICTIM}")
+
+
+@pytest.mark.parametrize("case", ARGUMENTS)
+def test_a_bad_argument_is_refused_before_any_call_or_write(case: str, sim: LingxingSimulator, victim, postgres_table):
+    run, culprit = ARGUMENTS[case]
+    with pytest.raises((LingxingInputError, ValueError)) as raised:
+        run()
+    assert_clear(raised.value, culprit)
+    assert sim.stats()["requests_total"] == 0, "a call was made"
+    assert postgres_table.exists(victim), "the SQL in the table name ran"
+
+
+# ---------------------------------------------------------------------------------------------- malformed answers
+
+
+def rewrite(sim: LingxingSimulator, path: str, change: Callable[[dict[str, Any]], Any]) -> None:
+    """Every successful answer on `path` gets its envelope changed by `change` before it is sent."""
+    handle = sim.handle
+
+    def rewritten(request: Any) -> Any:
+        answer = handle(request)
+        if request.path == path and answer.code in ("0", "200"):
+            answer = replace(answer, body=json.dumps(change(json.loads(answer.body))).encode())
+        return answer
+
+    sim.handle = rewritten
+
+
+def in_results(**changes: Any) -> Callable[[dict[str, Any]], Any]:
+    """Change every task result of a getFulfillmentResult answer."""
+    return lambda envelope: {**envelope, "data": [{**task, **changes} for task in envelope["data"]]}
+
+
+def in_summary(**changes: Any) -> Callable[[dict[str, Any]], Any]:
+    return lambda envelope: {
+        **envelope,
+        "data": [{**t, "processing_summary": {**t["processing_summary"], **changes}} for t in envelope["data"]],
+    }
+
+
+def without_data(envelope: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in envelope.items() if k != "data"}
+
+
+def with_data(data: Any) -> Callable[[dict[str, Any]], Any]:
+    return lambda envelope: {**envelope, "data": data}
+
+
+LOADED_NULL = [("1", "Success", None), ("17", "Error", None)]
+"""Order 1 succeeded, order 17 was refused (`ERR…`): the rows when only the column checked is NULL."""
+UNKNOWN_OUTCOMES = [("1", None, None), ("17", None, None)]
+
+# path, change, culprit, then either None: an error names the culprit; or (column, rows): the answer is loaded
+# as these (message_id, result_code, column) rows, and a warning names the culprit
+ANSWERS: dict[str, tuple[str, Callable[[dict[str, Any]], Any], str, tuple[str, list] | None]] = {
+    "results: no data": (RESULTS_PATH, without_data, "the answer has no `data` field", None),
+    "results: data an object": (RESULTS_PATH, with_data({"task_id": "1"}), "got dict", None),
+    "results: data a string": (RESULTS_PATH, with_data("[]"), "expected a list of task results, got str", None),
+    "results: data of numbers": (RESULTS_PATH, with_data([1, 2]), "expected each task result to be an object", None),
+    "results: task_id junk": (RESULTS_PATH, in_results(task_id="abc"), "a task result has task_id 'abc'", None),
+    "results: count a word": (
+        RESULTS_PATH,
+        in_summary(messages_processed="n/a"),
+        "'n/a' is not a count",
+        ("messages_processed", LOADED_NULL),
+    ),
+    "results: count a float": (
+        RESULTS_PATH,
+        in_summary(messages_with_error="1.0"),
+        "'1.0' is not a count",
+        ("messages_with_error", LOADED_NULL),
+    ),
+    "results: count too big": (
+        RESULTS_PATH,
+        in_summary(messages_successful="99999999999"),
+        "'99999999999' is not a count",
+        ("messages_successful", LOADED_NULL),
+    ),
+    "results: summary a string": (
+        RESULTS_PATH,
+        in_results(processing_summary="garbage"),
+        "processing_summary 'garbage' is not an object",
+        ("messages_processed", LOADED_NULL),
+    ),
+    "results: ship_time a date": (
+        RESULTS_PATH,
+        in_results(ship_time="2023-02-16 10:33:40"),
+        "ship_time '2023-02-16 10:33:40' is not Unix seconds",
+        ("ship_time", LOADED_NULL),
+    ),
+    "results: ship_time negative": (
+        RESULTS_PATH,
+        in_results(ship_time="-1"),
+        "ship_time '-1' is not Unix seconds",
+        ("ship_time", LOADED_NULL),
+    ),
+    "results: ship_time in ms": (
+        RESULTS_PATH,
+        in_results(ship_time="1675848605000"),
+        "ship_time '1675848605000' is not Unix seconds",
+        ("ship_time", LOADED_NULL),
+    ),
+    "results: message_id junk": (
+        RESULTS_PATH,
+        in_results(result=[{"message_id": "9" * 40, "result_code": "Error"}]),
+        "has no valid message_id: not loaded",
+        ("result_description", UNKNOWN_OUTCOMES),
+    ),
+    "results: result a string": (
+        RESULTS_PATH,
+        in_results(result="Error"),
+        "result 'Error' is not a list: message outcomes loaded as NULL",
+        ("result_description", UNKNOWN_OUTCOMES),
+    ),
+    "submit: data null": (SUBMIT_PATH, with_data(None), "carries no task id", None),
+    "submit: task_id junk": (
+        SUBMIT_PATH,
+        with_data({"task_id": "pending", "task_status": "pending", "failure_reason": None}),
+        "carries no task id",
+        None,
+    ),
+    "token: no access_token": (
+        TOKEN_PATH,
+        with_data({"refresh_token": "r", "expires_in": 7199}),
+        "the token answer lacks access_token",
+        None,
+    ),
+    "token: expires_in a word": (
+        TOKEN_PATH,
+        lambda e: {**e, "data": {**e["data"], "expires_in": "soon"}},
+        "the token answer lacks access_token, refresh_token or expires_in",
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ANSWERS)
+def test_a_malformed_answer_is_named_never_loaded_wrong(case: str, sim: LingxingSimulator, postgres_table):
+    path, change, culprit, loaded = ANSWERS[case]
+    created = None
+    if path != TOKEN_PATH:
+        created = LingxingHook().submit_fulfillment("NA", SELLER_ID, "ATVPDKIKX0DER", [order(1), order(17)])
+    rewrite(sim, path, change)
+    task_ids = [{"task_id": created["task_id"], "message_ids": ["1", "17"]}] if created else [1003100]
+    if path == SUBMIT_PATH:
+        run = submit(orders=[order(3)])
+    else:
+        run = load(fulfillment_task_ids=task_ids, sql_conn_id=postgres_table.conn_id, table=postgres_table.name)
+    transcript = Transcript()
+    if loaded is None:
+        with capture_logs(transcript), pytest.raises(AirflowFailException) as raised:
+            run()
+        error = raised.value if culprit in str(raised.value) else raised.value.__cause__
+        assert_clear(error, culprit)
+        assert not postgres_table.exists(), "a table was written from a malformed answer"
+        if path == SUBMIT_PATH:
+            assert len(sim.stats()["submissions"][SELLER_ID]) == 2, "the submission was sent again"
+        return
+    with capture_logs(transcript):
+        summary = run()
+    assert summary["rows"] == 2
+    assert any(culprit in line and f"task {created['task_id']}" in line for line in transcript.lines), culprit
+    column, expected = loaded
+    rows = postgres_table.query(f"SELECT message_id, result_code, {column} FROM {postgres_table.name}")
+    assert sorted(rows) == expected
+
+
+def test_a_task_result_without_status_times_out_naming_it(sim: LingxingSimulator):
+    """No status_code: the task is not done, and the sensor's timeout says which task and what it last saw."""
+    created = LingxingHook().submit_fulfillment("NA", SELLER_ID, "ATVPDKIKX0DER", [order(1)])
+    rewrite(sim, RESULTS_PATH, in_results(status_code=None))
+    with pytest.raises(AirflowSensorTimeout) as raised:
+        wait(fulfillment_task_ids=[created["task_id"]], timeout=0.3, poke_interval=0.1)()
+    assert f"{created['task_id']} (unknown)" in str(raised.value)

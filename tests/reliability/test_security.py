@@ -1,0 +1,256 @@
+"""Security beyond the fault matrix (whose every row, and the dag.test() run, is grepped for secrets): TLS
+verification, SQL values always bound, and a simulator that listens on loopback only unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import json
+import socket
+import sqlite3
+import ssl
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from reliability_pipeline import (
+    RESULTS_PATH,
+    SELLER_ID,
+    TaskInstanceStub,
+    Transcript,
+    capture_logs,
+    connection,
+    order,
+)
+
+from airflow_provider_lingxing.exceptions import LingxingFatalError
+from airflow_provider_lingxing.hooks.lingxing import LingxingHook
+from airflow_provider_lingxing.operators.fulfillment import FulfillmentResultOperator
+from airflow_provider_lingxing.testing.simulator import DEFAULT_APP_ID, DEFAULT_APP_SECRET, LingxingSimulator
+
+pytestmark = [pytest.mark.integration, pytest.mark.reliability]
+
+SELLERS_PATH = "/erp/sc/data/seller/lists"
+
+
+# ---------------------------------------------------------------------------------------------- TLS
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that no CA vouches for, and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+class _Answers(BaseHTTPRequestHandler):
+    """A token for the token path, two sellers for anything else: enough for list_sellers()."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        token = {"access_token": "tls-access", "refresh_token": "tls-refresh", "expires_in": 7199}
+        self._send({"code": "200", "msg": "OK", "data": token})
+
+    def do_GET(self) -> None:
+        self._send({"code": 0, "message": "ok", "data": [{"sid": 1}, {"sid": 2}]})
+
+    def _send(self, envelope: dict) -> None:
+        body = json.dumps(envelope).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[str]:
+    cert, key = self_signed(tmp_path)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def tls_connection(monkeypatch: pytest.MonkeyPatch, base_url: str, **extra: object) -> None:
+    conn = {"conn_type": "lingxing", "host": base_url, "login": DEFAULT_APP_ID, "password": DEFAULT_APP_SECRET}
+    monkeypatch.setenv("AIRFLOW_CONN_LINGXING_DEFAULT", json.dumps({**conn, "extra": {"max_retries": 3, **extra}}))
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+async def _alist_sellers() -> object:
+    hook = LingxingHook()
+    try:
+        return await hook.arequest("GET", SELLERS_PATH)
+    finally:
+        await hook.aclose()
+
+
+@pytest.mark.parametrize("transport", ["sync", "async"])
+def test_tls_is_verified_by_default(transport: str, tls_server: str, monkeypatch):
+    tls_connection(monkeypatch, tls_server)
+    transcript = Transcript()
+    with capture_logs(transcript), pytest.raises(LingxingFatalError) as raised:
+        LingxingHook().list_sellers() if transport == "sync" else asyncio.run(_alist_sellers())
+    assert "the TLS certificate of 127.0.0.1" in str(raised.value)
+    assert "Install the CA certificate on the workers, or set the connection extra verify to false" in str(raised.value)
+    assert "retry" not in transcript.text, "a certificate that cannot be verified is not retried"
+
+
+@pytest.mark.parametrize("transport", ["sync", "async"])
+def test_verify_false_works_and_says_so(transport: str, tls_server: str, monkeypatch):
+    tls_connection(monkeypatch, tls_server, verify=False)
+    transcript = Transcript()
+    with capture_logs(transcript):
+        sellers = LingxingHook().list_sellers() if transport == "sync" else asyncio.run(_alist_sellers())
+    assert sellers == [{"sid": 1}, {"sid": 2}]
+    warnings = [line for line in transcript.lines if "TLS verification is off" in line]
+    assert warnings and "WARNING" in warnings[0], transcript.text[-2000:]
+
+
+# ---------------------------------------------------------------------------------------------- SQL
+
+HOSTILE = "O'Brien \"; DROP TABLE {victim}; -- \\N \t tab \n newline \\ backslash 标发 %s %(x)s ? \x00 nul \ud800"
+"""SQL, COPY's escapes, placeholders of every driver, and a NUL and a lone surrogate that no database stores."""
+STORED = HOSTILE.replace("\x00", "\ufffd").replace("\ud800", "\ufffd")
+
+
+@pytest.fixture
+def warehouse(request: pytest.FixtureRequest, postgres_table, tmp_path, monkeypatch) -> Iterator[tuple]:
+    """(conn id, table, run SQL, victim): a SQL connection of either kind, with a table the hostile SQL names."""
+    victim = f"{postgres_table.name}_victim"
+    if request.param == "postgres":
+        postgres_table.execute(f"CREATE TABLE {victim} (id INTEGER)")
+        yield postgres_table.conn_id, postgres_table.name, postgres_table.query, victim
+        postgres_table.execute(f"DROP TABLE IF EXISTS {victim}")
+        return
+    path = tmp_path / "warehouse.db"
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE_SQLITE", json.dumps({"conn_type": "sqlite", "host": str(path)}))
+
+    def query(sql: str) -> list[tuple]:
+        with closing(sqlite3.connect(path)) as db, db:
+            return db.execute(sql).fetchall()
+
+    query(f"CREATE TABLE {victim} (id INTEGER)")
+    yield "warehouse_sqlite", "results", query, victim
+
+
+@pytest.mark.parametrize("warehouse", ["postgres", "sqlite"], indirect=True)
+def test_sql_values_are_bound_not_spliced(warehouse, monkeypatch):
+    """A result text full of SQL and COPY metacharacters lands in the table verbatim (but for the characters no
+    database can store, which become U+FFFD); nothing else runs."""
+    conn_id, table, query, victim = warehouse
+    hostile, stored = HOSTILE.format(victim=victim), STORED.format(victim=victim)
+    with LingxingSimulator(latency=0.0, complete_after_polls=1) as sim:
+        monkeypatch.setenv("AIRFLOW_CONN_LINGXING_DEFAULT", connection(sim))
+        created = LingxingHook().submit_fulfillment("NA", SELLER_ID, "ATVPDKIKX0DER", [order(17)])
+        handle = sim.handle
+
+        def hostile_description(request):
+            answer = handle(request)
+            if request.path == RESULTS_PATH:
+                envelope = json.loads(answer.body)
+                for task in envelope["data"]:
+                    for entry in task["result"]:
+                        entry["result_description"] = hostile
+                answer = replace(answer, body=json.dumps(envelope).encode())
+            return answer
+
+        sim.handle = hostile_description
+        FulfillmentResultOperator(
+            task_id="load", seller_id=SELLER_ID, fulfillment_task_ids=[created], sql_conn_id=conn_id, table=table
+        ).execute({"ti": TaskInstanceStub("load")})
+    assert query(f"SELECT message_id, result_description FROM {table}") == [("17", stored)]
+    assert query(f"SELECT count(*) FROM {victim}") == [(0,)], "the victim table is still there"
+
+
+# ---------------------------------------------------------------------------------------------- the simulator
+
+
+def non_loopback_address() -> str | None:
+    """An address of this machine other than loopback (where the simulator must not listen unasked)."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("198.51.100.1", 9))  # no packet is sent: this only picks the outgoing interface
+        address = probe.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        probe.close()
+    return None if ipaddress.ip_address(address).is_loopback else address
+
+
+def reachable(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_the_simulator_listens_on_loopback_only():
+    with LingxingSimulator() as sim:
+        assert sim.base_url.startswith("http://127.0.0.1:")
+        assert reachable("127.0.0.1", sim.port)
+        if (address := non_loopback_address()) is not None:
+            assert not reachable(address, sim.port), f"the simulator answers on {address}"
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "simulator.example.com"])
+def test_the_simulator_refuses_other_addresses_unless_told(host: str):
+    with pytest.raises(ValueError, match=r"refuses to listen on .*allow_remote=True"):
+        LingxingSimulator(host=host)
+
+
+def test_told_explicitly_the_simulator_listens_on_every_address():
+    address = non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no address other than loopback")
+    with LingxingSimulator(host="0.0.0.0", allow_remote=True) as sim:
+        assert reachable(address, sim.port)
+        assert sim.base_url.startswith("http://127.0.0.1:")
+
+
+def test_the_simulator_command_refuses_other_addresses_unless_told():
+    command = [sys.executable, "-m", "airflow_provider_lingxing.testing.simulator", "--host", "0.0.0.0", "--port", "0"]
+    refused = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0
+    assert "refuses to listen on '0.0.0.0'" in refused.stderr and "--allow-remote" in refused.stderr
