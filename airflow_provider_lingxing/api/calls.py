@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
+from functools import cached_property, partial
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -40,9 +41,15 @@ class HttpRequest:
 
 @dataclass(frozen=True)
 class Send:
-    request: HttpRequest
     endpoint: Endpoint
-    """The transport holds the endpoint's concurrency limit while the request is in flight."""
+    build: Callable[[], HttpRequest]
+    """Builds (and signs) the request. The transport first takes the endpoint's concurrency slot, holds it
+    while the request is in flight, and reads `request` only then: a sign's 2-minute clock starts when the
+    request can leave, however long it queued."""
+
+    @cached_property
+    def request(self) -> HttpRequest:
+        return self.build()
 
 
 @dataclass(frozen=True)
@@ -111,11 +118,11 @@ def _outcome(error: LingxingApiError) -> str:
     return "no answer" if isinstance(error, TransportFailure) else "transient"
 
 
-def _exchange(request: HttpRequest, endpoint: Endpoint, attempt: int, log: logging.Logger) -> Plan:
+def _exchange(build: Callable[[], HttpRequest], endpoint: Endpoint, attempt: int, log: logging.Logger) -> Plan:
     """One attempt: send, parse, and the one debug line per API call (never the URL: it holds secrets)."""
     started = time.perf_counter()
     try:
-        status, content = yield Send(request, endpoint)
+        status, content = yield Send(endpoint, build)
         data = parse_response(status, content, path=endpoint.path)
     except LingxingApiError as error:
         _log_attempt(log, endpoint, attempt, _outcome(error), started)
@@ -144,7 +151,7 @@ def _retrying(
     while True:
         attempt += 1
         try:
-            return (yield from _exchange(build(token), endpoint, attempt, log))
+            return (yield from _exchange(partial(build, token), endpoint, attempt, log))
         except LingxingApiError as failure:
             error = failure
         decision = decide(

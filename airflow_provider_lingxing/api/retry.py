@@ -54,8 +54,6 @@ class Action(enum.Enum):
 class Decision:
     action: Action
     delay: float = 0.0
-    counts: bool = False
-    """Whether this retry uses up one of `max_retries`."""
     error: exc.LingxingApiError | None = None
     """What to raise when action is RAISE."""
 
@@ -112,5 +110,5 @@ def decide(
     if retries_done >= policy.max_retries:
         return Decision(Action.RAISE, error=_gave_up(error, retries_done))
     if isinstance(error, exc.LingxingSignExpiredError):
-        return Decision(Action.RETRY, counts=True)
-    return Decision(Action.RETRY, delay=policy.backoff(retries_done, rand), counts=True)
+        return Decision(Action.RETRY)
+    return Decision(Action.RETRY, delay=policy.backoff(retries_done, rand))

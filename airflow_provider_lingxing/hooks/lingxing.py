@@ -749,9 +749,10 @@ class LingxingHook(BaseHook):
         raise TypeError(f"unknown effect {effect!r}")
 
     def _send(self, send: Send) -> tuple[int, bytes]:
-        settings, session, request = self.settings, self.get_conn(), send.request
+        settings, session = self.settings, self.get_conn()
         failure: LingxingApiError | None = None
         with sync_limit(settings.app_id, send.endpoint):
+            request = send.request
             try:
                 response = session.request(
                     request.method, request.url, data=request.body, headers=request.headers, timeout=settings.timeout
@@ -776,9 +777,10 @@ class LingxingHook(BaseHook):
         raise TypeError(f"unknown effect {effect!r}")
 
     async def _asend(self, send: Send) -> tuple[int, bytes]:
-        settings, client, request = await self.asettings(), await self.aget_conn(), send.request
+        settings, client = await self.asettings(), await self.aget_conn()
         failure: LingxingApiError | None = None
         async with async_limit(settings.app_id, send.endpoint):
+            request = send.request
             try:
                 response = await client.request(
                     request.method, request.url, content=request.body, headers=request.headers

@@ -92,7 +92,7 @@ def test_5xx_and_non_json_answers_are_transient(status, body):
     error = _error(status, body)
     assert isinstance(error, exc.LingxingTransientError)
     decision = decide(error, retries_done=0, renewals_done=0, idempotent=True, policy=POLICY)
-    assert decision.action is Action.RETRY and decision.counts
+    assert decision.action is Action.RETRY
 
 
 def test_backoff_is_exponential_with_full_jitter_and_capped():
@@ -106,7 +106,7 @@ def test_rate_limits_back_off_and_sign_expiry_resigns_at_once():
     expired = _error(200, _answer("2001007"))
     assert decide(limited, retries_done=2, renewals_done=0, idempotent=True, policy=POLICY, rand=lambda: 1.0).delay == 2
     resign = decide(expired, retries_done=0, renewals_done=0, idempotent=True, policy=POLICY)
-    assert (resign.action, resign.delay, resign.counts) == (Action.RETRY, 0.0, True)
+    assert (resign.action, resign.delay) == (Action.RETRY, 0.0)
 
 
 def test_retries_stop_at_max_retries_with_a_message_that_says_so():
@@ -120,7 +120,7 @@ def test_retries_stop_at_max_retries_with_a_message_that_says_so():
 def test_token_renewals_do_not_use_retries_but_are_bounded():
     error = _error(200, _answer("2001005"))
     renew = decide(error, retries_done=5, renewals_done=0, idempotent=True, policy=POLICY)
-    assert renew.action is Action.RENEW_TOKEN and not renew.counts
+    assert renew.action is Action.RENEW_TOKEN
     bounded = decide(error, retries_done=0, renewals_done=POLICY.max_token_renewals, idempotent=True, policy=POLICY)
     assert bounded.action is Action.RAISE and bounded.error is error
     token_call = decide(error, retries_done=0, renewals_done=0, idempotent=True, policy=POLICY, can_renew_token=False)

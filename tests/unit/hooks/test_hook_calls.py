@@ -22,8 +22,8 @@ from lingxing_fake_server import (
 )
 
 from airflow_provider_lingxing import exceptions as exc
-from airflow_provider_lingxing.api.endpoints import DEFAULT_BASE_URL
-from airflow_provider_lingxing.hooks.lingxing import LingxingHook, settings_from_connection
+from airflow_provider_lingxing.api.endpoints import DEFAULT_BASE_URL, SELLER_LIST
+from airflow_provider_lingxing.hooks.lingxing import LingxingHook, settings_from_connection, sync_limit
 
 ORDER = {
     "id": 1,
@@ -306,6 +306,21 @@ def test_retry_is_signed_again_with_a_fresh_timestamp(hook, fake):
     assert first.query["timestamp"] != second.query["timestamp"]
     assert first.query["sign"] != second.query["sign"]
     assert first.body == second.body
+
+
+def test_a_request_queued_for_a_concurrency_slot_is_signed_when_it_leaves(hook, fake):
+    now = [1_700_000_000]
+    hook._clock = lambda: now[0]
+    hook.list_sellers()  # the token, fetched before the slot is taken away
+    slot = sync_limit(hook.settings.app_id, SELLER_LIST)  # the seller list's capacity is 1
+    slot.acquire()
+    waiting = threading.Thread(target=hook.list_sellers)
+    waiting.start()
+    waiting.join(0.3)
+    now[0] += 600  # ten minutes in the queue: a sign made before would have expired (2001007)
+    slot.release()
+    waiting.join(10)
+    assert fake.calls(SELLERS_PATH)[-1].query["timestamp"] == str(now[0])
 
 
 def test_seller_list_is_a_signed_get(hook, fake):
