@@ -7,14 +7,10 @@ hook's for this process's GIL, and `time.process_time()` then counts the client 
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import os
 import statistics
-import subprocess
-import sys
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
@@ -22,6 +18,7 @@ import requests
 from airflow_provider_lingxing.api.calls import HttpRequest, build_business_request
 from airflow_provider_lingxing.api.endpoints import GET_FULFILLMENT_RESULT
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
+from airflow_provider_lingxing.testing.simulator import SimulatorProcess
 
 LATENCY = 0.05
 TASK_IDS = 2000
@@ -30,49 +27,6 @@ TIMED_RUNS = 5
 CPU_REQUESTS = 400
 WALL_TARGET = 1.15
 CPU_TARGET = 1.3
-
-
-class Simulator:
-    """`python -m airflow_provider_lingxing.testing.simulator` on a free port, steered over HTTP."""
-
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "airflow_provider_lingxing.testing.simulator",
-                "--port",
-                "0",
-                "--latency",
-                "0",
-                "--complete-after-polls",
-                "1",
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.base_url = self.connection = ""
-        for line in self.process.stdout:
-            if line.startswith("Lingxing OpenAPI simulator listening on "):
-                self.base_url = line.rsplit(" ", 1)[1].strip()
-            elif line.startswith("AIRFLOW_CONN_LINGXING_DEFAULT="):
-                self.connection = line.split("=", 1)[1].strip().strip("'")
-                break
-        if not (self.base_url and self.connection):
-            raise RuntimeError("the simulator did not start")
-
-    def configure(self, **settings: object) -> None:
-        request = urllib.request.Request(
-            f"{self.base_url}/__simulator__/config", data=json.dumps(settings).encode(), method="POST"
-        )
-        urllib.request.urlopen(request).read()
-
-    def stats(self) -> dict:
-        return json.load(urllib.request.urlopen(f"{self.base_url}/__simulator__/stats"))
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
 
 
 def _create_tasks(hook: LingxingHook, count: int) -> list[str]:
@@ -103,7 +57,7 @@ def _signed_results_request(hook: LingxingHook, task_ids: list) -> HttpRequest:
     )
 
 
-def wall_time(sim: Simulator, hook: LingxingHook) -> None:
+def wall_time(sim: SimulatorProcess, hook: LingxingHook) -> None:
     task_ids = _create_tasks(hook, TASK_IDS)
     sim.configure(latency=LATENCY)
     requests_needed = math.ceil(TASK_IDS / GET_FULFILLMENT_RESULT.batch_limit)
@@ -170,7 +124,7 @@ def _cpu_per_call(call, n: int = CPU_REQUESTS) -> float:
     return (time.process_time() - started) / n
 
 
-def cpu_per_request(sim: Simulator, hook: LingxingHook) -> None:
+def cpu_per_request(sim: SimulatorProcess, hook: LingxingHook) -> None:
     sim.configure(latency=0)
     task_ids = list(range(1, 11))
     signed = _signed_results_request(hook, task_ids)
@@ -200,20 +154,19 @@ def cpu_per_request(sim: Simulator, hook: LingxingHook) -> None:
 
 
 def main() -> None:
-    sim = Simulator()
-    previous = os.environ.get("AIRFLOW_CONN_LINGXING_DEFAULT")
-    os.environ["AIRFLOW_CONN_LINGXING_DEFAULT"] = sim.connection
-    hook = LingxingHook()
-    try:
-        wall_time(sim, hook)
-        cpu_per_request(sim, hook)
-    finally:
-        hook.close()
-        sim.stop()
-        if previous is None:
-            os.environ.pop("AIRFLOW_CONN_LINGXING_DEFAULT", None)
-        else:
-            os.environ["AIRFLOW_CONN_LINGXING_DEFAULT"] = previous
+    with SimulatorProcess("--latency", "0", "--complete-after-polls", "1") as sim:
+        previous = os.environ.get("AIRFLOW_CONN_LINGXING_DEFAULT")
+        os.environ["AIRFLOW_CONN_LINGXING_DEFAULT"] = sim.connection_json()
+        hook = LingxingHook()
+        try:
+            wall_time(sim, hook)
+            cpu_per_request(sim, hook)
+        finally:
+            hook.close()
+            if previous is None:
+                os.environ.pop("AIRFLOW_CONN_LINGXING_DEFAULT", None)
+            else:
+                os.environ["AIRFLOW_CONN_LINGXING_DEFAULT"] = previous
 
 
 if __name__ == "__main__":

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import http.client
 import json
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from urllib.parse import urlencode, urlsplit
 
 from airflow_provider_lingxing.api import endpoints, signing
+from airflow_provider_lingxing.testing.simulator import SimulatorProcess
 
 SECOND_APP = ("ak_BenchSecond01", "QmVuY2g+U2Vjb25k")
 DURATION = 3.0
@@ -25,26 +24,6 @@ WARM_UP = 0.5
 PATH = endpoints.GET_FULFILLMENT_RESULT.path
 COUNTS_LOCK = threading.Lock()
 BODY = signing.encode_body({"seller_id": "A1SIMNA0000001", "task_id": [1003083]})
-
-
-def start_simulator(latency: float) -> tuple[subprocess.Popen, str, list[tuple[str, str]]]:
-    command = [
-        sys.executable,
-        "-m",
-        "airflow_provider_lingxing.testing.simulator",
-        "--port",
-        "0",
-        "--latency",
-        str(latency),
-        "--extra-app",
-        "=".join(SECOND_APP),
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    base_url = process.stdout.readline().split()[-1]
-    app_id = process.stdout.readline().split(": ", 1)[1].strip()
-    app_secret = process.stdout.readline().split(": ", 1)[1].strip()
-    return process, base_url, [(app_id, app_secret), SECOND_APP]
 
 
 def fetch_token(base_url: str, app_id: str, app_secret: str) -> str:
@@ -74,8 +53,8 @@ def client_loop(base_url: str, app_id: str, token: str, stop: threading.Event, c
 
 
 def measure(clients: int, latency: float) -> dict[str, float]:
-    process, base_url, apps = start_simulator(latency)
-    try:
+    with SimulatorProcess("--latency", str(latency), "--extra-app", "=".join(SECOND_APP)) as sim:
+        base_url, apps = sim.base_url, [(sim.app_id, sim.app_secret), SECOND_APP]
         tokens = [(app_id, fetch_token(base_url, app_id, secret)) for app_id, secret in apps]
         per_app = endpoints.GET_FULFILLMENT_RESULT.capacity
         assignments = [tokens[min(i // per_app, len(tokens) - 1)] for i in range(clients)]
@@ -100,9 +79,6 @@ def measure(clients: int, latency: float) -> dict[str, float]:
         for thread in threads:
             thread.join()
         elapsed = time.perf_counter() - started
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
     total = sum(counts.values())
     return {
         "per_second": total / elapsed,

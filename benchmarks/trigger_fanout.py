@@ -11,19 +11,16 @@ every other trigger of the triggerer suffers too), and 3001008 answers (must be 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from urllib.request import urlopen
 
 from airflow_provider_lingxing.api.endpoints import GET_FULFILLMENT_RESULT
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
+from airflow_provider_lingxing.testing.simulator import SimulatorProcess
 from airflow_provider_lingxing.triggers import fulfillment
 from airflow_provider_lingxing.triggers.fulfillment import FulfillmentResultTrigger
 
@@ -34,26 +31,6 @@ SELLER_ID = "A1MQMW3JWPNCBX"
 TICK = 0.01
 QUIET = logging.getLogger("benchmarks.trigger_fanout")
 QUIET.setLevel(logging.WARNING)
-
-
-def start_simulator() -> tuple[subprocess.Popen, str, str]:
-    command = [
-        sys.executable,
-        "-m",
-        "airflow_provider_lingxing.testing.simulator",
-        "--port",
-        "0",
-        "--latency",
-        str(LATENCY),
-        "--complete-after-polls",
-        str(POLLS),
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    lines = [process.stdout.readline() for _ in range(4)]
-    base_url = lines[0].split()[-1]
-    connection = lines[3].split("=", 1)[1].strip().strip("'")
-    return process, base_url, connection
 
 
 def submit_tasks(count: int) -> list[str]:
@@ -112,16 +89,13 @@ async def hook_per_trigger(conn_id: str, make) -> AsyncIterator[LingxingHook]:
         await hook.aclose()
 
 
-def rate_limited(base_url: str) -> int:
-    with urlopen(f"{base_url}/__simulator__/stats") as answer:
-        stats = json.loads(answer.read())
-    return stats["requests"].get(GET_FULFILLMENT_RESULT.path, {}).get("3001008", 0)
+def rate_limited(sim: SimulatorProcess) -> int:
+    return sim.stats()["requests"].get(GET_FULFILLMENT_RESULT.path, {}).get("3001008", 0)
 
 
 def main() -> None:
-    process, base_url, connection = start_simulator()
-    try:
-        os.environ["AIRFLOW_CONN_LINGXING_DEFAULT"] = connection
+    with SimulatorProcess("--latency", str(LATENCY), "--complete-after-polls", str(POLLS)) as sim:
+        os.environ["AIRFLOW_CONN_LINGXING_DEFAULT"] = sim.connection_json()
         task_ids = submit_tasks(2 * TRIGGERS)
         bound = TRIGGERS * POLLS * LATENCY / GET_FULFILLMENT_RESULT.capacity
         print(f"{TRIGGERS} triggers, {POLLS} polls each, latency {LATENCY * 1000:.0f} ms; bound {bound:.2f} s")
@@ -146,11 +120,8 @@ def main() -> None:
                 fulfillment._shared_hook = shared
             print(
                 f"{name:36s} wall/bound {wall / bound:5.2f}  worst loop stall {stall * 1000:6.0f} ms  "
-                f"success {statuses.count('success')}/{TRIGGERS}  3001008 so far {rate_limited(base_url)}"
+                f"success {statuses.count('success')}/{TRIGGERS}  3001008 so far {rate_limited(sim)}"
             )
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 if __name__ == "__main__":

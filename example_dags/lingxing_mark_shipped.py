@@ -40,14 +40,16 @@ with DAG(
     default_args={"pool": "lingxing_api", "lingxing_conn_id": "lingxing_default"},
     tags=["lingxing", "example"],
 ) as dag:
-    # Not idempotent: no automatic retry. The operator refuses to re-send what may have reached Lingxing.
+    # Retries are safe: a retry resumes after the last submission Lingxing accepted, and a submission that may
+    # have reached Lingxing (lost answer) fails the task without retry rather than being sent twice.
     submit = LingxingSubmitFulfillmentOperator(
         task_id="submit_mark_shipped",
         region="{{ params.region }}",
         seller_id="{{ params.seller_id }}",
         marketplace_id="{{ params.marketplace_id }}",
         orders="{{ params.orders }}",
-        retries=0,
+        retries=2,
+        retry_delay=timedelta(minutes=2),
     )
 
     # Deferrable: waiting for Amazon (minutes to hours) holds no worker slot.

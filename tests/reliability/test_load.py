@@ -12,14 +12,10 @@ import gc
 import json
 import multiprocessing
 import os
-import subprocess
-import sys
 import time
 import tracemalloc
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -29,6 +25,7 @@ from airflow_provider_lingxing.api.endpoints import GET_FULFILLMENT_RESULT
 from airflow_provider_lingxing.api.tokens import PROCESS_TOKEN_STORE, store_key
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
 from airflow_provider_lingxing.sensors.fulfillment import FulfillmentResultSensor
+from airflow_provider_lingxing.testing.simulator import SimulatorProcess
 from airflow_provider_lingxing.triggers.fulfillment import FulfillmentResultTrigger
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
@@ -40,41 +37,14 @@ POOL_SLOTS = CAPACITY
 """The documented pool: one per app id, sized to the endpoint's capacity (README, Pools and rate limits)."""
 
 
-@dataclass
-class SimulatorProcess:
-    base_url: str
-    connection: str
-
-    def stats(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.base_url}/__simulator__/stats", timeout=10) as answer:
-            return json.load(answer)
-
-    def configure(self, **settings: Any) -> None:
-        request = urllib.request.Request(
-            f"{self.base_url}/__simulator__/config", data=json.dumps(settings).encode(), method="POST"
-        )
-        urllib.request.urlopen(request, timeout=10).close()
-
-    def reset(self) -> None:
-        request = urllib.request.Request(f"{self.base_url}/__simulator__/reset", data=b"", method="POST")
-        urllib.request.urlopen(request, timeout=10).close()
-
-
 @pytest.fixture
 def simulator_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimulatorProcess]:
-    """`python -m airflow_provider_lingxing.testing.simulator` in its own process (10 ms per call)."""
-    command = [sys.executable, "-m", "airflow_provider_lingxing.testing.simulator", "--port", "0", "--latency", "0.01"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        lines = [process.stdout.readline() for _ in range(4)]  # type: ignore[union-attr]
-        base_url = lines[0].rsplit(" ", 1)[1].strip()
-        conn = json.loads(lines[3].split("=", 1)[1].strip().strip("'"))
+    """The simulator in its own process (10 ms per call); the default connection points at it (10 s timeout)."""
+    with SimulatorProcess("--latency", "0.01") as simulator:
+        conn = json.loads(simulator.connection_json())
         conn["extra"] = {"timeout": 10}
         monkeypatch.setenv("AIRFLOW_CONN_LINGXING_DEFAULT", json.dumps(conn))
-        yield SimulatorProcess(base_url, json.dumps(conn))
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+        yield simulator
 
 
 def create_tasks(count: int) -> list[int]:
@@ -134,7 +104,7 @@ def test_500_deferred_sensors_share_one_bucket(simulator_process: SimulatorProce
     finally:
         tracemalloc.stop()
     stats = simulator_process.stats()
-    peak = stats["peak_in_flight"][json.loads(simulator_process.connection)["login"]][RESULTS_PATH]
+    peak = stats["peak_in_flight"][simulator_process.app_id][RESULTS_PATH]
     figures.append(
         f"{TRIGGERS} triggers × {IDS_PER_TRIGGER} ids in one event loop: {measured['seconds']:.1f} s, "
         f"{stats['requests'][RESULTS_PATH]} getFulfillmentResult answers, peak {peak} in flight "
@@ -197,12 +167,12 @@ def run_workers(simulator: SimulatorProcess, *, pooled: bool) -> tuple[dict[str,
     PROCESS_TOKEN_STORE.clear()
     task_ids = create_tasks(WORKERS * IDS_PER_WORKER)
     token = LingxingHook().token_keeper.current().to_json()
+    conn = os.environ["AIRFLOW_CONN_LINGXING_DEFAULT"]  # the fixture's, with its timeout
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     pool, start, outcome = context.BoundedSemaphore(POOL_SLOTS), context.Barrier(WORKERS), context.Queue()
     shares = [task_ids[i * IDS_PER_WORKER : (i + 1) * IDS_PER_WORKER] for i in range(WORKERS)]
     workers = [
-        context.Process(target=_worker, args=(pool, start, pooled, share, token, simulator.connection, outcome))
-        for share in shares
+        context.Process(target=_worker, args=(pool, start, pooled, share, token, conn, outcome)) for share in shares
     ]
     for worker in workers:
         worker.start()
@@ -215,7 +185,7 @@ def run_workers(simulator: SimulatorProcess, *, pooled: bool) -> tuple[dict[str,
 def test_worker_processes_in_the_pool_stay_under_the_bucket_and_without_it_absorb_3001008(
     simulator_process: SimulatorProcess, figures: list[str]
 ):
-    app_id = json.loads(simulator_process.connection)["login"]
+    app_id = simulator_process.app_id
     for pooled in (True, False):
         started = time.monotonic()
         stats, failures = run_workers(simulator_process, pooled=pooled)
