@@ -3,36 +3,25 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from sign_vectors import COPY_FILE, SHARED_FILE, VECTORS
 
 from airflow_provider_lingxing.api import signing
 from airflow_provider_lingxing.api.calls import build_business_request
 from airflow_provider_lingxing.api.endpoints import GET_FULFILLMENT_RESULT, Endpoint
 
-VECTORS_FILE = Path(__file__).resolve().parents[4] / "shared" / "sign_vectors.json"
 
-
-def _vectors() -> list[dict]:
-    if not VECTORS_FILE.exists():
-        return []
-    return json.loads(VECTORS_FILE.read_text(encoding="utf-8"))["vectors"]
-
-
-VECTORS = _vectors()
-needs_vectors = pytest.mark.skipif(
-    not VECTORS, reason=f"the shared sign vectors are not at {VECTORS_FILE} (the repo's ../shared/sign_vectors.json)"
-)
-
-
-@needs_vectors
 def test_the_shared_file_holds_32_vectors():
     assert len(VECTORS) == 32
 
 
-@needs_vectors
+@pytest.mark.skipif(not SHARED_FILE.exists(), reason="../shared is not beside this clone")
+def test_the_committed_copy_is_the_shared_file():
+    assert COPY_FILE.read_bytes() == SHARED_FILE.read_bytes()
+
+
 @pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])
 def test_sign_matches_the_vector(vector):
     params = {
@@ -54,7 +43,6 @@ def test_sign_matches_the_vector(vector):
     )
 
 
-@needs_vectors
 @pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])
 def test_the_request_sent_carries_the_vector_sign_and_the_signed_body(vector):
     request = build_business_request(
@@ -78,7 +66,6 @@ def test_the_request_sent_carries_the_vector_sign_and_the_signed_body(vector):
     assert json.loads(request.body) == vector["business_params"]
 
 
-@needs_vectors
 def test_get_requests_carry_business_params_in_the_signed_query():
     vector = next(v for v in VECTORS if v["name"].startswith("GET-style"))
     endpoint = Endpoint("/erp/sc/some/list", "GET", capacity=1)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import socket
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 import requests
+from sign_vectors import VECTORS
 from simulator_client import NA_SELLER, Client, submission
 
 from airflow_provider_lingxing.api import endpoints
@@ -18,7 +18,6 @@ SELLERS = endpoints.SELLER_LIST.path
 RESULTS = endpoints.GET_FULFILLMENT_RESULT.path
 SUBMIT = endpoints.SUBMIT_FULFILLMENT.path
 LOGGER = "airflow_provider_lingxing.testing.simulator"
-VECTORS = json.loads((Path(__file__).parent / "data" / "sign_vectors.json").read_text())["vectors"]
 
 
 def query_value(value):
