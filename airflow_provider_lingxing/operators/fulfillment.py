@@ -368,9 +368,7 @@ class FulfillmentResultOperator(BaseOperator):
         self.table = table
         self.create_table = create_table
         self.fail_on_message_errors = fail_on_message_errors
-        check_statuses(success_statuses, failure_statuses)
-        self.success_statuses = [success_statuses] if isinstance(success_statuses, str) else list(success_statuses)
-        self.failure_statuses = [failure_statuses] if isinstance(failure_statuses, str) else list(failure_statuses)
+        self.success_statuses, self.failure_statuses = check_statuses(success_statuses, failure_statuses)
         if isinstance(table, str) and "{{" not in table:
             warehouse.validate_table(table)
 
