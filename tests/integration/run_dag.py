@@ -1,6 +1,6 @@
 """Run one DAG with `dag.test()` and print its outcome as one `DAG_RUN_RESULT {json}` line.
 
-Started by the `airflow_home` fixture (tests/integration/conftest.py) in a fresh interpreter whose
+Started by the `airflow_home` fixture (tests/conftest.py) in a fresh interpreter whose
 environment already points at a migrated AIRFLOW_HOME: `python run_dag.py DAG_FILE DAG_ID [CONF_JSON]`.
 """
 

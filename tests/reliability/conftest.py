@@ -1,55 +1,24 @@
-"""Fixtures of the reliability suite: the Airflow home of the integration tests, a PostgreSQL table per test,
+"""Fixtures of the reliability suite (the Airflow home is tests/conftest.py's): a PostgreSQL table per test,
 a fresh token store, and the fault matrix printed at the end of the run (also by `make reliability`).
 
-PostgreSQL tests skip when the server is absent, unless LINGXING_REQUIRE_POSTGRES=1 (as .ci/run sets).
+PostgreSQL: see tests/local_postgres.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import os
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
+from local_postgres import CONNECTION_JSON, connect, require_postgres
 from reliability_pipeline import MatrixRow, format_matrix
 
 from airflow_provider_lingxing.api.tokens import PROCESS_TOKEN_STORE
 
-
-def _integration_conftest():
-    path = Path(__file__).parents[1] / "integration" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("lingxing_integration_conftest", path)
-    assert spec is not None and spec.loader is not None
-    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-airflow_home = _integration_conftest().airflow_home
-"""The integration tests' fixture (a migrated SQLite metadata DB, a dags folder, `run_dag`), for this folder."""
-
-POSTGRES = {"host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": "test"}
-REQUIRE_POSTGRES = "LINGXING_REQUIRE_POSTGRES"
 WAREHOUSE_CONN_ID = "warehouse_pg"
 MATRIX: list[MatrixRow] = []
 FIGURES: list[str] = []
-
-
-def postgres_connect():
-    import psycopg
-
-    return psycopg.connect(
-        host=POSTGRES["host"],
-        port=POSTGRES["port"],
-        user=POSTGRES["login"],
-        dbname=POSTGRES["schema"],
-        connect_timeout=3,
-    )
 
 
 @dataclass
@@ -60,11 +29,11 @@ class PostgresTable:
     name: str
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
-        with postgres_connect() as conn:
+        with connect() as conn:
             return [tuple(row) for row in conn.execute(sql, params).fetchall()]
 
     def execute(self, sql: str) -> None:
-        with postgres_connect() as conn:
+        with connect() as conn:
             conn.execute(sql)
 
     def exists(self, name: str | None = None) -> bool:
@@ -73,17 +42,11 @@ class PostgresTable:
 
 @pytest.fixture
 def postgres_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[PostgresTable]:
-    try:
-        postgres_connect().close()
-    except Exception as error:
-        why = f"PostgreSQL at {POSTGRES['host']}:{POSTGRES['port']} (db {POSTGRES['schema']}) is absent: {error}"
-        if os.environ.get(REQUIRE_POSTGRES) == "1":
-            pytest.fail(f"{why}; {REQUIRE_POSTGRES}=1 requires it")
-        pytest.skip(why)
-    monkeypatch.setenv(f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}", json.dumps({"conn_type": "postgres", **POSTGRES}))
+    require_postgres()
+    monkeypatch.setenv(f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}", CONNECTION_JSON)
     table = PostgresTable(WAREHOUSE_CONN_ID, f"reliability_{uuid.uuid4().hex[:12]}")
     yield table
-    with postgres_connect() as conn:
+    with connect() as conn:
         conn.execute(f"DROP TABLE IF EXISTS {table.name}")
 
 

@@ -1,13 +1,11 @@
 """SQL warehouses for the results operator's tests: a SQLite file, and the local PostgreSQL server.
 
-PostgreSQL tests skip when the server is absent, unless LINGXING_REQUIRE_POSTGRES=1 (as .ci/run sets): then
-they fail, so CI cannot pass by skipping them.
+PostgreSQL: see tests/local_postgres.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -16,9 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-POSTGRES = {"host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": "test"}
-REQUIRE_POSTGRES = "LINGXING_REQUIRE_POSTGRES"
+from local_postgres import CONNECTION_JSON, connect, require_postgres
 
 
 @dataclass
@@ -58,36 +54,12 @@ class Warehouse:
             conn.close()
 
 
-def _postgres_connect():
-    import psycopg
-
-    return psycopg.connect(
-        host=POSTGRES["host"],
-        port=POSTGRES["port"],
-        user=POSTGRES["login"],
-        dbname=POSTGRES["schema"],
-        connect_timeout=3,
-    )
-
-
-def postgres_available() -> str | None:
-    """None when the server answers, else why not."""
-    try:
-        _postgres_connect().close()
-    except Exception as error:
-        return f"PostgreSQL at {POSTGRES['host']}:{POSTGRES['port']} (db {POSTGRES['schema']}) is absent: {error}"
-    return None
-
-
 @pytest.fixture
 def postgres_warehouse(monkeypatch: pytest.MonkeyPatch) -> Iterator[Warehouse]:
-    if (why := postgres_available()) is not None:
-        if os.environ.get(REQUIRE_POSTGRES) == "1":
-            pytest.fail(f"{why}; {REQUIRE_POSTGRES}=1 requires it")
-        pytest.skip(why)
-    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE_PG", json.dumps({"conn_type": "postgres", **POSTGRES}))
+    require_postgres()
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE_PG", CONNECTION_JSON)
     table = f"lingxing_results_{uuid.uuid4().hex[:12]}"
-    warehouse = Warehouse("postgres", "warehouse_pg", table, _postgres_connect)
+    warehouse = Warehouse("postgres", "warehouse_pg", table, connect)
     yield warehouse
     warehouse.execute(f"DROP TABLE IF EXISTS {table}")
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-RUNNER = Path(__file__).with_name("run_dag.py")
+RUNNER = Path(__file__).parent / "integration" / "run_dag.py"
 RESULT_PREFIX = "DAG_RUN_RESULT "
 
 
