@@ -11,8 +11,8 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import DAG, Variable, task
+from airflow.sdk.exceptions import AirflowSkipException
 
-from airflow_provider_lingxing.exceptions import AirflowSkipException
 from airflow_provider_lingxing.operators.fulfillment import FulfillmentResultOperator
 
 with DAG(

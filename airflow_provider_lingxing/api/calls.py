@@ -8,24 +8,33 @@ performed, so the two paths share every decision (the sans-I/O shape of h11).
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
 from functools import cached_property, partial
-from typing import Any
+from typing import Any, NamedTuple, Protocol, TypeVar
 from urllib.parse import quote, urlencode
 
 from airflow_provider_lingxing.api.endpoints import Endpoint, join_url
 from airflow_provider_lingxing.api.envelope import parse_response
+from airflow_provider_lingxing.api.errors import LingxingApiError
 from airflow_provider_lingxing.api.retry import Action, RetryPolicy, TransportFailure, decide
 from airflow_provider_lingxing.api.signing import drop_none, encode_body, sign_value, signed_query
 from airflow_provider_lingxing.api.tokens import AccessToken
-from airflow_provider_lingxing.exceptions import LingxingApiError
 
 JSON_CONTENT_TYPE = "application/json"
+
+
+class Log(Protocol):
+    """What a plan logs through: a `logging.Logger`, or the structlog logger Airflow gives a hook."""
+
+    def debug(self, event: str, *args: Any) -> Any: ...
+
+    def info(self, event: str, *args: Any) -> Any: ...
+
+    def warning(self, event: str, *args: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,14 @@ class HttpRequest:
     url: str
     body: bytes | None
     headers: Mapping[str, str]
+
+
+class HttpAnswer(NamedTuple):
+    """What came back: the status, the body, and the headers (case-insensitive when a transport made them)."""
+
+    status: int
+    body: bytes
+    headers: Mapping[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -65,6 +82,10 @@ class GetToken:
 
 Effect = Send | Sleep | GetToken
 Plan = Generator[Effect, Any, Any]
+"""Yields effects, is sent each effect's result (a `Send`'s is an `HttpAnswer`), returns the call's result."""
+
+E = TypeVar("E")
+R = TypeVar("R")
 
 
 def encode_query(query: Mapping[str, str]) -> str:
@@ -97,7 +118,7 @@ def build_business_request(
 
 
 def encode_multipart(fields: Mapping[str, str]) -> tuple[str, bytes]:
-    """(content type, body) of a multipart/form-data request: the token endpoints' documented form (§2)."""
+    """(content type, body) of a multipart/form-data request: the token endpoints' documented form."""
     boundary = uuid.uuid4().hex
     parts = [
         f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
@@ -118,12 +139,12 @@ def _outcome(error: LingxingApiError) -> str:
     return "no answer" if isinstance(error, TransportFailure) else "transient"
 
 
-def _exchange(build: Callable[[], HttpRequest], endpoint: Endpoint, attempt: int, log: logging.Logger) -> Plan:
+def _exchange(build: Callable[[], HttpRequest], endpoint: Endpoint, attempt: int, log: Log) -> Plan:
     """One attempt: send, parse, and the one debug line per API call (never the URL: it holds secrets)."""
     started = time.perf_counter()
     try:
-        status, content = yield Send(endpoint, build)
-        data = parse_response(status, content, path=endpoint.path)
+        answer: HttpAnswer = yield Send(endpoint, build)
+        data = parse_response(answer.status, answer.body, path=endpoint.path)
     except LingxingApiError as error:
         _log_attempt(log, endpoint, attempt, _outcome(error), started)
         raise
@@ -131,7 +152,7 @@ def _exchange(build: Callable[[], HttpRequest], endpoint: Endpoint, attempt: int
     return data
 
 
-def _log_attempt(log: logging.Logger, endpoint: Endpoint, attempt: int, code: str, started: float) -> None:
+def _log_attempt(log: Log, endpoint: Endpoint, attempt: int, code: str, started: float) -> None:
     log.debug(
         "Lingxing %s attempt %d: code %s, %.0f ms", endpoint.path, attempt, code, (time.perf_counter() - started) * 1000
     )
@@ -143,7 +164,7 @@ def _retrying(
     *,
     token: AccessToken | None,
     policy: RetryPolicy,
-    log: logging.Logger,
+    log: Log,
     rand: Callable[[], float],
 ) -> Plan:
     retries = renewals = 0
@@ -183,7 +204,7 @@ def business_call(
     base_url: str,
     app_id: str,
     policy: RetryPolicy,
-    log: logging.Logger,
+    log: Log,
     clock: Callable[[], float] = time.time,
     rand: Callable[[], float] = random.random,
 ) -> Plan:
@@ -210,7 +231,7 @@ def form_call(
     *,
     base_url: str,
     policy: RetryPolicy,
-    log: logging.Logger,
+    log: Log,
     rand: Callable[[], float] = random.random,
 ) -> Plan:
     """An unsigned multipart call (the token endpoints). Its token errors raise: the caller falls back."""
@@ -226,7 +247,7 @@ def form_call(
     )
 
 
-def run(plan: Plan, perform: Callable[[Effect], Any]) -> Any:
+def run(plan: Generator[E, Any, R], perform: Callable[[E], Any]) -> R:
     """Drive a plan, performing each effect synchronously; returns the plan's result or raises its error."""
     value: Any = None
     error: LingxingApiError | None = None
@@ -241,7 +262,7 @@ def run(plan: Plan, perform: Callable[[Effect], Any]) -> Any:
             value, error = None, failure
 
 
-async def arun(plan: Plan, perform: Callable[[Effect], Awaitable[Any]]) -> Any:
+async def arun(plan: Generator[E, Any, R], perform: Callable[[E], Awaitable[Any]]) -> R:
     """`run` for an event loop: the same plan, effects awaited."""
     value: Any = None
     error: LingxingApiError | None = None

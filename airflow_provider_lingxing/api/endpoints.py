@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_lingxing.api.errors import LingxingInputError
 
 DEFAULT_BASE_URL = "https://openapi.lingxing.com"
 
@@ -12,7 +16,7 @@ class Endpoint:
     path: str
     method: str
     capacity: int
-    """Requests that may be in flight at once per app id (the "令牌桶容量", §5)."""
+    """Requests that may be in flight at once per app id (the "令牌桶容量": docs/lingxing-openapi.md)."""
     batch_limit: int | None = None
     """Most task ids one request may carry, where the endpoint takes a list."""
     idempotent: bool = True
@@ -34,7 +38,7 @@ REGIONS = ("NA", "EU", "FE")
 
 
 def normalize_path(path: str) -> str:
-    """One leading slash, none trailing: a doubled slash is answered `500 404 NOT_FOUND` (§1)."""
+    """One leading slash, none trailing: a doubled slash is answered `500 404 NOT_FOUND`."""
     return "/" + path.strip().strip("/")
 
 
@@ -45,3 +49,28 @@ def endpoint_for(path: str, method: str = "POST") -> Endpoint:
 
 def join_url(base_url: str, path: str) -> str:
     return base_url.rstrip("/") + normalize_path(path)
+
+
+TOKEN_ENDPOINT_PATHS = frozenset({ACCESS_TOKEN.path, REFRESH_TOKEN.path})
+
+
+def requested_endpoint(method: Any, path: Any, params: Any, body: Any) -> tuple[Endpoint, Mapping[str, Any] | None]:
+    """The endpoint and payload of a generic request (`LingxingHook.request`); each message names the argument."""
+    if not isinstance(method, str) or method.upper() not in ("GET", "POST"):
+        raise LingxingInputError(f"method must be GET or POST, got {method!r}")
+    if not isinstance(path, str) or not path.strip("/ "):
+        raise LingxingInputError(f"path must be an endpoint path such as {SELLER_LIST.path}, got {path!r}")
+    method = method.upper()
+    endpoint = endpoint_for(path, method)
+    if endpoint.path in TOKEN_ENDPOINT_PATHS:
+        raise LingxingInputError(f"path {endpoint.path} is a token endpoint: the hook manages tokens itself")
+    if endpoint.method != method:
+        raise LingxingInputError(f"method for {endpoint.path} must be {endpoint.method}, got {method}")
+    for name, value in (("params", params), ("body", body)):
+        if value is not None and not isinstance(value, Mapping):
+            raise LingxingInputError(f"{name} must be a dict or None, got {type(value).__name__}")
+    if method == "GET" and body is not None:
+        raise LingxingInputError(f"body must be None for GET {endpoint.path}: pass the parameters as params")
+    if method == "POST" and params is not None:
+        raise LingxingInputError(f"params must be None for POST {endpoint.path}: pass the parameters as body")
+    return endpoint, params if method == "GET" else body

@@ -5,52 +5,52 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from airflow_provider_lingxing import exceptions as exc
+from airflow_provider_lingxing.api import errors
 
 # code → (exception class, actionable hint). One table: every documented code is classified here.
-ERROR_CODES: dict[str, tuple[type[exc.LingxingApiError], str]] = {
-    "2001001": (exc.LingxingAuthError, "The app id does not exist: check the connection's App ID (login)"),
+ERROR_CODES: dict[str, tuple[type[errors.LingxingApiError], str]] = {
+    "2001001": (errors.LingxingAuthError, "The app id does not exist: check the connection's App ID (login)"),
     "2001002": (
-        exc.LingxingAuthError,
+        errors.LingxingAuthError,
         "The app secret is wrong: check the connection's App Secret (password)",
     ),
-    "2001003": (exc.LingxingTokenError, "The access token is missing or expired"),
+    "2001003": (errors.LingxingTokenError, "The access token is missing or expired"),
     "2001004": (
-        exc.LingxingAuthError,
+        errors.LingxingAuthError,
         "This endpoint is not granted to the app: grant it in the Lingxing ERP (OpenAPI settings)",
     ),
     "2001005": (
-        exc.LingxingTokenError,
+        errors.LingxingTokenError,
         "The access token was replaced by another process fetching a new one",
     ),
     "2001006": (
-        exc.LingxingBadRequestError,
+        errors.LingxingBadRequestError,
         "The sign does not match the request: the body sent differs from what was signed (a bug)",
     ),
-    "2001007": (exc.LingxingSignExpiredError, "The sign is older than 2 minutes: check the worker's clock"),
-    "2001008": (exc.LingxingTokenError, "The refresh token expired: a new token is fetched with the secret"),
+    "2001007": (errors.LingxingSignExpiredError, "The sign is older than 2 minutes: check the worker's clock"),
+    "2001008": (errors.LingxingTokenError, "The refresh token expired: a new token is fetched with the secret"),
     "2001009": (
-        exc.LingxingTokenError,
+        errors.LingxingTokenError,
         "The refresh token is invalid: a new token is fetched with the secret",
     ),
-    "3001001": (exc.LingxingBadRequestError, "A gateway query parameter is missing (a bug)"),
+    "3001001": (errors.LingxingBadRequestError, "A gateway query parameter is missing (a bug)"),
     "3001002": (
-        exc.LingxingAuthError,
+        errors.LingxingAuthError,
         "The calling IP is not whitelisted: add the Airflow workers' and triggerer's egress IPs in the ERP",
     ),
-    "3001008": (exc.LingxingRateLimitError, "The endpoint's concurrency bucket is full"),
-    "103": (exc.LingxingRateLimitError, "Requests too frequent"),
-    "102": (exc.LingxingBadRequestError, "A request parameter is invalid"),
+    "3001008": (errors.LingxingRateLimitError, "The endpoint's concurrency bucket is full"),
+    "103": (errors.LingxingRateLimitError, "Requests too frequent"),
+    "102": (errors.LingxingBadRequestError, "A request parameter is invalid"),
     "0001001": (
-        exc.LingxingAuthError,
+        errors.LingxingAuthError,
         "The app secret was mangled in transit (rsa private decrypt error): check the App Secret",
     ),
-    "400": (exc.LingxingBadRequestError, "Wrong path or method: check the connection's Base URL"),
-    "404": (exc.LingxingBadRequestError, "Wrong path: check the connection's Base URL"),
-    "405": (exc.LingxingBadRequestError, "Wrong method for this path"),
-    "401": (exc.LingxingAuthError, "The app id is disabled: enable it in the Lingxing ERP"),
+    "400": (errors.LingxingBadRequestError, "Wrong path or method: check the connection's Base URL"),
+    "404": (errors.LingxingBadRequestError, "Wrong path: check the connection's Base URL"),
+    "405": (errors.LingxingBadRequestError, "Wrong method for this path"),
+    "401": (errors.LingxingAuthError, "The app id is disabled: enable it in the Lingxing ERP"),
     "403": (
-        exc.LingxingAuthError,
+        errors.LingxingAuthError,
         "Authorization expired or endpoint not granted: renew it in the Lingxing ERP",
     ),
 }
@@ -58,9 +58,9 @@ ERROR_CODES: dict[str, tuple[type[exc.LingxingApiError], str]] = {
 SUCCESS_CODES = ("0", "200")
 
 
-def error_for(code: str | None, message: str, *, path: str, request_id: str | None = None) -> exc.LingxingApiError:
+def error_for(code: str | None, message: str, *, path: str, request_id: str | None = None) -> errors.LingxingApiError:
     """The exception for an error answer; unknown codes are fatal (retrying an unknown refusal is blind)."""
-    cls, hint = ERROR_CODES.get(str(code), (exc.LingxingFatalError, None))
+    cls, hint = ERROR_CODES.get(str(code), (errors.LingxingFatalError, None))
     if str(code) == "500" and "NOT_FOUND" in message.upper():
         cls, hint = ERROR_CODES["404"]
     return cls(message, code=None if code is None else str(code), request_id=request_id, path=path, hint=hint)
@@ -74,21 +74,23 @@ def parse_response(status: int, body: bytes, *, path: str) -> Any:
         envelope = None
     if not isinstance(envelope, dict):
         if status >= 500:
-            raise exc.LingxingTransientError(f"HTTP {status}", path=path)
+            raise errors.LingxingTransientError(f"HTTP {status}", path=path)
         if status in (401, 403, 404, 405, 400):
             raise error_for(str(status), f"HTTP {status}", path=path)
-        raise exc.LingxingTransientError(f"HTTP {status} with a body that is not a JSON object", path=path)
+        raise errors.LingxingTransientError(f"HTTP {status} with a body that is not a JSON object", path=path)
     code = envelope.get("code")
     message = str(envelope.get("message") or envelope.get("msg") or "")
     request_id = envelope.get("request_id")
     if code is not None and str(code) in SUCCESS_CODES and status < 400:
         if "data" not in envelope:
-            raise exc.LingxingFatalError("the answer has no `data` field", path=path, request_id=request_id)
+            raise errors.LingxingFatalError("the answer has no `data` field", path=path, request_id=request_id)
         return envelope["data"]
     if code is None or str(code) in SUCCESS_CODES:
         if status >= 500:
-            raise exc.LingxingTransientError(f"HTTP {status}", path=path, request_id=request_id)
+            raise errors.LingxingTransientError(f"HTTP {status}", path=path, request_id=request_id)
         raise error_for(str(status), message or f"HTTP {status}", path=path, request_id=request_id)
     if status >= 500 and str(code) not in ERROR_CODES and "NOT_FOUND" not in message.upper():
-        raise exc.LingxingTransientError(f"HTTP {status}: {message}", code=str(code), path=path, request_id=request_id)
+        raise errors.LingxingTransientError(
+            f"HTTP {status}: {message}", code=str(code), path=path, request_id=request_id
+        )
     raise error_for(str(code), message, path=path, request_id=request_id)

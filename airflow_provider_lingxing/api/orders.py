@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_lingxing.api.endpoints import REGIONS
+from airflow_provider_lingxing.api.errors import LingxingInputError
 from airflow_provider_lingxing.api.fulfillment import MAX_TASK_ID_DIGITS
-from airflow_provider_lingxing.exceptions import LingxingInputError
 
 MAX_ORDER_ID_DIGITS = MAX_TASK_ID_DIGITS
 MAX_QUANTITY_DIGITS = 9

@@ -13,6 +13,7 @@ from typing import Any
 
 import pendulum
 
+from airflow_provider_lingxing.api.errors import LingxingFatalError
 from airflow_provider_lingxing.api.fulfillment import MAX_TASK_ID_DIGITS
 
 COLUMN_TYPES: tuple[tuple[str, str], ...] = (
@@ -217,3 +218,29 @@ def message_ids_by_task(value: Any) -> dict[str, list[str]]:
         if isinstance(item, Mapping) and isinstance(item.get("message_ids"), (list, tuple)):
             known.setdefault(normalize_id(item.get("task_id")), []).extend(str(m) for m in item["message_ids"])
     return {task_id: list(dict.fromkeys(ids)) for task_id, ids in known.items()}
+
+
+def _task_id_order(result: Any) -> tuple[int, int, str]:
+    text = str(result.get("task_id", "")).strip() if isinstance(result, Mapping) else ""
+    return (0, int(text), "") if text.isdigit() else (1, 0, text)
+
+
+def one_per_task(answers: list[Any], path: str) -> list[dict]:
+    """Every batch's results, one dict per distinct task id, in task-id order.
+
+    An item that is not a task result with a task id is refused: ignored, its task would look pending forever.
+    """
+    by_task: dict[str, Any] = {}
+    for answer in answers:
+        if answer is None:
+            continue
+        if not isinstance(answer, list):
+            raise LingxingFatalError(f"expected a list of task results, got {type(answer).__name__}", path=path)
+        for result in answer:
+            if not isinstance(result, Mapping):
+                raise LingxingFatalError(f"expected each task result to be an object, got {result!r:.100}", path=path)
+            key = str(result.get("task_id", "")).strip().lstrip("0")
+            if not (key.isascii() and key.isdigit() and len(key) <= MAX_TASK_ID_DIGITS):
+                raise LingxingFatalError(f"a task result has task_id {result.get('task_id')!r:.100}", path=path)
+            by_task.setdefault(key, result)
+    return sorted(by_task.values(), key=_task_id_order)

@@ -10,7 +10,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from airflow_provider_lingxing import exceptions as exc
+from airflow_provider_lingxing.api import errors
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class RetryPolicy:
         return rand() * min(self.max_delay, self.base_delay * 2**retries_done)
 
 
-class TransportFailure(exc.LingxingTransientError):
+class TransportFailure(errors.LingxingTransientError):
     """No HTTP answer: a timeout or a connection error. `delivered` is False only when the request
     certainly never left (refused connection, connect timeout), so even a non-idempotent call may be re-sent.
     """
@@ -54,19 +54,19 @@ class Action(enum.Enum):
 class Decision:
     action: Action
     delay: float = 0.0
-    error: exc.LingxingApiError | None = None
+    error: errors.LingxingApiError | None = None
     """What to raise when action is RAISE."""
 
 
-def _may_have_been_processed(error: exc.LingxingApiError) -> bool:
+def _may_have_been_processed(error: errors.LingxingApiError) -> bool:
     """True when the server may have acted on the request: only coded refusals prove it did not."""
     if isinstance(error, TransportFailure):
         return error.delivered
-    return isinstance(error, exc.LingxingTransientError)
+    return isinstance(error, errors.LingxingTransientError)
 
 
-def _uncertain(error: exc.LingxingApiError) -> exc.LingxingSubmissionUncertainError:
-    return exc.LingxingSubmissionUncertainError(
+def _uncertain(error: errors.LingxingApiError) -> errors.LingxingSubmissionUncertainError:
+    return errors.LingxingSubmissionUncertainError(
         f"{error.message}; the request may have reached Lingxing, so it was NOT re-sent (it is not "
         "idempotent: a second send could create a second task)",
         code=error.code,
@@ -76,7 +76,7 @@ def _uncertain(error: exc.LingxingApiError) -> exc.LingxingSubmissionUncertainEr
     )
 
 
-def _gave_up(error: exc.LingxingApiError, retries: int) -> exc.LingxingApiError:
+def _gave_up(error: errors.LingxingApiError, retries: int) -> errors.LingxingApiError:
     if retries == 0:
         return error
     message = f"{error.message} (gave up after {retries} {'retry' if retries == 1 else 'retries'})"
@@ -86,7 +86,7 @@ def _gave_up(error: exc.LingxingApiError, retries: int) -> exc.LingxingApiError:
 
 
 def decide(
-    error: exc.LingxingApiError,
+    error: errors.LingxingApiError,
     *,
     retries_done: int,
     renewals_done: int,
@@ -99,7 +99,7 @@ def decide(
     expired is re-signed at once; rate limits and transient failures back off; everything else raises.
     A non-idempotent call that may have been processed is never re-sent.
     """
-    if isinstance(error, exc.LingxingTokenError):
+    if isinstance(error, errors.LingxingTokenError):
         if can_renew_token and renewals_done < policy.max_token_renewals:
             return Decision(Action.RENEW_TOKEN)
         return Decision(Action.RAISE, error=error)
@@ -109,6 +109,6 @@ def decide(
         return Decision(Action.RAISE, error=_uncertain(error))
     if retries_done >= policy.max_retries:
         return Decision(Action.RAISE, error=_gave_up(error, retries_done))
-    if isinstance(error, exc.LingxingSignExpiredError):
+    if isinstance(error, errors.LingxingSignExpiredError):
         return Decision(Action.RETRY)
     return Decision(Action.RETRY, delay=policy.backoff(retries_done, rand))

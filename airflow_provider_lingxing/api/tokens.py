@@ -1,8 +1,8 @@
-"""Access-token state and the store that shares it between processes (§2). Pure: no I/O here.
+"""Access-token state (docs/lingxing-openapi.md, tokens). Pure: no I/O here.
 
 Lingxing keeps one live token per app id: every process that fetched its own would invalidate the
-others'. So a token lives in a store shared by every process of a deployment, and this module decides
-from the clock alone whether a stored token is used as is, refreshed, or replaced.
+others'. So a token lives in a store shared by every process of a deployment (`tokens/`), and this module
+decides from the clock alone whether a stored token is used as is, refreshed, or replaced.
 """
 
 from __future__ import annotations
@@ -10,10 +10,9 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 REFRESH_MARGIN_SECONDS = 300
 """Refresh this long before expiry, so no call is signed with a token about to lapse in flight."""
@@ -105,35 +104,3 @@ def owner_fingerprint(base_url: str, app_id: str) -> str:
 def store_key(conn_id: str) -> str:
     """One store entry per connection, e.g. the Airflow Variable `lingxing_token__lingxing_default`."""
     return TOKEN_STORE_KEY_PREFIX + conn_id
-
-
-class TokenStore(Protocol):
-    """Where tokens are shared. get returns None when nothing (readable) is stored."""
-
-    def get(self, key: str) -> AccessToken | None: ...
-
-    def put(self, key: str, token: AccessToken) -> None: ...
-
-
-class MemoryTokenStore:
-    """Shares tokens between the hooks of one process; the default outside an Airflow task or triggerer."""
-
-    def __init__(self) -> None:
-        self._tokens: dict[str, AccessToken] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> AccessToken | None:
-        with self._lock:
-            return self._tokens.get(key)
-
-    def put(self, key: str, token: AccessToken) -> None:
-        with self._lock:
-            self._tokens[key] = token
-
-    def clear(self) -> None:
-        with self._lock:
-            self._tokens.clear()
-
-
-PROCESS_TOKEN_STORE = MemoryTokenStore()
-"""The one in-process store: every hook of a process without an Airflow context shares it."""

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pendulum
 from airflow.sdk import BaseHook, BaseOperator, Variable
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_lingxing.api import results as result_rows
 from airflow_provider_lingxing.api.fulfillment import (
@@ -22,13 +23,12 @@ from airflow_provider_lingxing.api.progress import FulfillmentProgress, check_st
 from airflow_provider_lingxing.api.rendered import parse_rendered
 from airflow_provider_lingxing.api.signing import compact_json
 from airflow_provider_lingxing.exceptions import (
-    AirflowException,
-    AirflowFailException,
     LingxingApiError,
     LingxingInputError,
     LingxingSubmissionUncertainError,
+    airflow_errors,
 )
-from airflow_provider_lingxing.hooks import warehouse
+from airflow_provider_lingxing.hooks import lingxing_hook, warehouse
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -45,9 +45,7 @@ RECORD_PREFIX = "lingxing_submit_progress."
 
 def _lingxing_hook(task: Any) -> LingxingHook:
     """The task's hook, sending at most as many requests at once as the task holds pool slots."""
-    from airflow_provider_lingxing.hooks.lingxing import LingxingHook, pool_slots_limit  # not at DAG parse time
-
-    return LingxingHook(lingxing_conn_id=task.lingxing_conn_id, max_in_flight=pool_slots_limit(task))
+    return lingxing_hook(task.lingxing_conn_id, task=task)
 
 
 def _id_list(ids: Sequence[str]) -> str:
@@ -153,6 +151,7 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
         self.region, self.seller_id, self.marketplace_id = region, self.seller_id.strip(), self.marketplace_id.strip()
         return region, batches(orders, size)
 
+    @airflow_errors
     def execute(self, context: Context) -> list[dict[str, Any]]:
         region, chunks = self._chunks()
         fingerprint = hashlib.sha256(

@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
 
 from airflow_provider_lingxing import exceptions
 from airflow_provider_lingxing.api.fulfillment import (
@@ -18,12 +19,8 @@ from airflow_provider_lingxing.api.fulfillment import (
 )
 from airflow_provider_lingxing.api.progress import FulfillmentProgress, check_statuses
 from airflow_provider_lingxing.api.rendered import parse_rendered
-from airflow_provider_lingxing.exceptions import (
-    AirflowException,
-    AirflowFailException,
-    AirflowSensorTimeout,
-    LingxingInputError,
-)
+from airflow_provider_lingxing.exceptions import LingxingInputError
+from airflow_provider_lingxing.hooks import lingxing_hook
 from airflow_provider_lingxing.triggers.fulfillment import FulfillmentResultTrigger
 
 if TYPE_CHECKING:
@@ -75,9 +72,7 @@ class FulfillmentResultSensor(BaseSensorOperator):
 
     @cached_property
     def hook(self) -> LingxingHook:
-        from airflow_provider_lingxing.hooks.lingxing import LingxingHook, pool_slots_limit  # not at parse time
-
-        return LingxingHook(lingxing_conn_id=self.lingxing_conn_id, max_in_flight=pool_slots_limit(self))
+        return lingxing_hook(self.lingxing_conn_id, task=self)
 
     def _start(self) -> FulfillmentProgress:
         """Validate the rendered arguments (before any API call) and start a fresh progress."""

@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_lingxing import exceptions
+from airflow_provider_lingxing.api import errors
 from airflow_provider_lingxing.api.fulfillment import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_SUCCESS_STATUSES,
     normalize_task_ids,
 )
 from airflow_provider_lingxing.api.progress import FulfillmentProgress, check_statuses
-from airflow_provider_lingxing.exceptions import LingxingApiError
+from airflow_provider_lingxing.hooks import lingxing_hook
 
 if TYPE_CHECKING:
     from airflow_provider_lingxing.hooks.lingxing import LingxingHook
@@ -108,9 +109,7 @@ class FulfillmentResultTrigger(BaseTrigger):
         )
 
     def _hook(self) -> LingxingHook:
-        from airflow_provider_lingxing.hooks.lingxing import LingxingHook  # keeps the sensor's DAG import light
-
-        return LingxingHook(lingxing_conn_id=self.lingxing_conn_id)
+        return lingxing_hook(self.lingxing_conn_id)
 
     def _seconds_to_next_poll(self) -> float:
         if self.end_time is None:
@@ -134,7 +133,7 @@ class FulfillmentResultTrigger(BaseTrigger):
             await asyncio.sleep(self._seconds_to_next_poll())
             try:
                 results = await hook.aget_fulfillment_results(self.seller_id, progress.pending_ids)
-            except LingxingApiError as e:
+            except errors.LingxingApiError as e:  # the public twins, and any protocol error a hook lets through
                 return self._api_error_event(e)
             progress.record(results)
             self.log.info("%s", progress.line())
@@ -155,9 +154,10 @@ class FulfillmentResultTrigger(BaseTrigger):
         return {"status": "success", "seller_id": self.seller_id, "fulfillment_task_ids": self.fulfillment_task_ids}
 
     @staticmethod
-    def _api_error_event(error: LingxingApiError) -> dict[str, Any]:
+    def _api_error_event(error: errors.LingxingApiError) -> dict[str, Any]:
         """Fields of the error, not the object: enough for the sensor to raise the same public class."""
-        public = next(c for c in type(error).__mro__ if c.__module__ == exceptions.__name__)
+        twin = type(exceptions.for_airflow(error))
+        public = next(c for c in twin.__mro__ if c.__module__ == exceptions.__name__)
         return {
             "status": "error",
             "reason": "api_error",

@@ -14,7 +14,7 @@ import pytest
 from local_postgres import CONNECTION_JSON, connect, require_postgres
 from reliability_pipeline import MatrixRow, format_matrix
 
-from airflow_provider_lingxing.api.tokens import PROCESS_TOKEN_STORE
+from airflow_provider_lingxing.tokens import PROCESS_TOKEN_STORE
 
 WAREHOUSE_CONN_ID = "warehouse_pg"
 MATRIX: list[MatrixRow] = []

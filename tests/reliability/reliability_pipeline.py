@@ -24,9 +24,14 @@ from typing import Any
 from urllib.parse import quote
 
 import structlog
-from airflow.sdk.exceptions import AirflowRescheduleException, TaskDeferred
+from airflow.sdk.exceptions import (
+    AirflowFailException,
+    AirflowRescheduleException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    TaskDeferred,
+)
 
-from airflow_provider_lingxing.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 from airflow_provider_lingxing.operators.fulfillment import (
     FulfillmentResultOperator,
     LingxingSubmitFulfillmentOperator,

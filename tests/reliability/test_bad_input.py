@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 from reliability_pipeline import (
     RESULTS_PATH,
     SELLER_ID,
@@ -26,11 +27,7 @@ from reliability_pipeline import (
     order,
 )
 
-from airflow_provider_lingxing.exceptions import (
-    AirflowFailException,
-    AirflowSensorTimeout,
-    LingxingInputError,
-)
+from airflow_provider_lingxing.exceptions import LingxingInputError
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
 from airflow_provider_lingxing.operators import fulfillment
 from airflow_provider_lingxing.operators.fulfillment import FulfillmentResultOperator, LingxingSubmitFulfillmentOperator

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 from reliability_pipeline import (
     RESULTS_PATH,
     RETRY_LINE,
@@ -26,7 +26,7 @@ from reliability_pipeline import (
     run_trigger,
 )
 
-from airflow_provider_lingxing.exceptions import AirflowFailException, LingxingFatalError
+from airflow_provider_lingxing.exceptions import LingxingFatalError
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
 from airflow_provider_lingxing.operators import fulfillment
 from airflow_provider_lingxing.operators.fulfillment import FulfillmentResultOperator, LingxingSubmitFulfillmentOperator

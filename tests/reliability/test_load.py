@@ -22,10 +22,11 @@ import pytest
 from reliability_pipeline import RESULTS_PATH, SELLER_ID, TaskInstanceStub, order
 
 from airflow_provider_lingxing.api.endpoints import GET_FULFILLMENT_RESULT
-from airflow_provider_lingxing.api.tokens import PROCESS_TOKEN_STORE, store_key
+from airflow_provider_lingxing.api.tokens import store_key
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
 from airflow_provider_lingxing.sensors.fulfillment import FulfillmentResultSensor
 from airflow_provider_lingxing.testing.simulator import SimulatorProcess
+from airflow_provider_lingxing.tokens import PROCESS_TOKEN_STORE
 from airflow_provider_lingxing.triggers.fulfillment import FulfillmentResultTrigger
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]

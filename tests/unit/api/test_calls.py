@@ -12,9 +12,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from airflow_provider_lingxing import exceptions as exc
 from airflow_provider_lingxing.api import calls
-from airflow_provider_lingxing.api.calls import GetToken, Send, Sleep
+from airflow_provider_lingxing.api import errors as exc
+from airflow_provider_lingxing.api.calls import GetToken, HttpAnswer, Send, Sleep
 from airflow_provider_lingxing.api.endpoints import ACCESS_TOKEN, GET_FULFILLMENT_RESULT, SUBMIT_FULFILLMENT
 from airflow_provider_lingxing.api.retry import RetryPolicy, TransportFailure
 from airflow_provider_lingxing.api.tokens import AccessToken
@@ -22,11 +22,11 @@ from airflow_provider_lingxing.api.tokens import AccessToken
 APP_ID = "ak_3fK9pQ2xLm7Za"
 LOG = logging.getLogger("lingxing.test.calls")
 POLICY = RetryPolicy(max_retries=3, base_delay=0.5, max_delay=30)
-OK = (200, json.dumps({"code": 0, "message": "ok", "data": ["done"]}).encode())
+OK = HttpAnswer(200, json.dumps({"code": 0, "message": "ok", "data": ["done"]}).encode())
 
 
-def _code(code: str) -> tuple[int, bytes]:
-    return 200, json.dumps({"code": code, "msg": "m", "data": None}).encode()
+def _code(code: str) -> HttpAnswer:
+    return HttpAnswer(200, json.dumps({"code": code, "msg": "m", "data": None}).encode())
 
 
 def _token(name: str) -> AccessToken:
@@ -99,7 +99,7 @@ def test_a_refused_token_is_renewed_without_using_a_retry():
 
 
 def test_backoff_sleeps_grow_and_the_last_error_is_raised():
-    script = Script(*[(503, b"<html/>")] * 4)
+    script = Script(*[HttpAnswer(503, b"<html/>")] * 4)
     with pytest.raises(exc.LingxingTransientError, match="gave up after 3 retries"):
         calls.run(_plan(), script.perform)
     assert [e.seconds for e in script.effects if isinstance(e, Sleep)] == [0.5, 1.0, 2.0]
@@ -128,7 +128,7 @@ def test_submission_is_not_resent_after_a_timeout_but_is_after_a_refused_connect
     "answers",
     [
         [OK],
-        [_code("2001007"), _code("2001005"), (502, b""), OK],
+        [_code("2001007"), _code("2001005"), HttpAnswer(502, b""), OK],
         [_code("103"), _code("103"), _code("103"), _code("103")],
         [_code("2001002")],
     ],

@@ -6,13 +6,13 @@ import copy
 
 import pytest
 
+from airflow_provider_lingxing.api.errors import LingxingInputError
 from airflow_provider_lingxing.api.orders import (
     message_id,
     normalize_order,
     order_problems,
     validate_submission,
 )
-from airflow_provider_lingxing.exceptions import LingxingInputError
 
 
 def order(n: int = 1, **changes) -> dict:

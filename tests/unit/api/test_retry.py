@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from airflow_provider_lingxing import exceptions as exc
+from airflow_provider_lingxing.api import errors as exc
 from airflow_provider_lingxing.api.envelope import ERROR_CODES, parse_response
 from airflow_provider_lingxing.api.retry import Action, RetryPolicy, TransportFailure, decide
 

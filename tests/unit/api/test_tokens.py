@@ -1,4 +1,4 @@
-"""Token state: what is stored, when a stored token is used, refreshed or replaced (§2)."""
+"""Token state: what is stored, when a stored token is used, refreshed or replaced."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import pytest
 from airflow_provider_lingxing.api.tokens import (
     REFRESH_MARGIN_SECONDS,
     AccessToken,
-    MemoryTokenStore,
     TokenAction,
     newer_than,
     owner_fingerprint,
     store_key,
     token_action,
 )
+from airflow_provider_lingxing.tokens import MemoryTokenStore
 
 OWNER = owner_fingerprint("https://openapi.lingxing.com", "ak_3fK9pQ2xLm7Za")
 NOW = 1_700_000_000.0

@@ -12,8 +12,8 @@ import structlog
 from lingxing_fake_server import APP_ID, APP_SECRET, FAST_RETRIES, FakeLingxing
 from structlog.testing import LogCapture
 
-from airflow_provider_lingxing.api.tokens import PROCESS_TOKEN_STORE
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
+from airflow_provider_lingxing.tokens import PROCESS_TOKEN_STORE
 
 
 @pytest.fixture(autouse=True)

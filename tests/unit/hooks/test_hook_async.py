@@ -22,8 +22,8 @@ from lingxing_fake_server import (
 )
 
 from airflow_provider_lingxing import exceptions as exc
-from airflow_provider_lingxing.api.tokens import PROCESS_TOKEN_STORE
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
+from airflow_provider_lingxing.tokens import PROCESS_TOKEN_STORE
 
 ORDER = {
     "id": 9,

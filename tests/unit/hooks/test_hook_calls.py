@@ -22,8 +22,11 @@ from lingxing_fake_server import (
 )
 
 from airflow_provider_lingxing import exceptions as exc
+from airflow_provider_lingxing.api import errors
+from airflow_provider_lingxing.api.connection import settings_from_connection
 from airflow_provider_lingxing.api.endpoints import DEFAULT_BASE_URL, SELLER_LIST
-from airflow_provider_lingxing.hooks.lingxing import LingxingHook, settings_from_connection, sync_limit
+from airflow_provider_lingxing.hooks.lingxing import LingxingHook
+from airflow_provider_lingxing.limits import PROCESS_LIMITER
 
 ORDER = {
     "id": 1,
@@ -75,7 +78,7 @@ def test_extra_that_is_not_json_is_named():
     from airflow.sdk import Connection
 
     conn = Connection(conn_id="c", conn_type="lingxing", login=APP_ID, password="p" * 8, extra="{oops")
-    with pytest.raises(exc.LingxingInputError, match="extra is not valid JSON"):
+    with pytest.raises(errors.LingxingInputError, match="extra is not valid JSON"):
         settings_from_connection(conn)
 
 
@@ -312,7 +315,7 @@ def test_a_request_queued_for_a_concurrency_slot_is_signed_when_it_leaves(hook, 
     now = [1_700_000_000]
     hook._clock = lambda: now[0]
     hook.list_sellers()  # the token, fetched before the slot is taken away
-    slot = sync_limit(hook.settings.app_id, SELLER_LIST)  # the seller list's capacity is 1
+    slot = PROCESS_LIMITER.slot(hook.settings.app_id, SELLER_LIST)  # the seller list's capacity is 1
     slot.acquire()
     waiting = threading.Thread(target=hook.list_sellers)
     waiting.start()

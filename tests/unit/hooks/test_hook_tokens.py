@@ -10,15 +10,10 @@ from typing import ClassVar
 import pytest
 from lingxing_fake_server import APP_SECRET, FAST_RETRIES, REFRESH_PATH, RESULTS_PATH, TOKEN_PATH, envelope
 
-from airflow_provider_lingxing.api.tokens import (
-    PROCESS_TOKEN_STORE,
-    REFRESH_MARGIN_SECONDS,
-    AccessToken,
-    MemoryTokenStore,
-    store_key,
-)
+from airflow_provider_lingxing.api.tokens import REFRESH_MARGIN_SECONDS, AccessToken, store_key
 from airflow_provider_lingxing.hooks import lingxing as hook_module
-from airflow_provider_lingxing.hooks.lingxing import LingxingHook, VariableTokenStore
+from airflow_provider_lingxing.hooks.lingxing import LingxingHook
+from airflow_provider_lingxing.tokens import PROCESS_TOKEN_STORE, MemoryTokenStore, VariableTokenStore
 
 KEY = store_key("lingxing_default")
 

@@ -1,0 +1,77 @@
+"""A failure of requests or httpx → the typed error the retry policy reads (no URL: its query holds secrets).
+
+Both transports give the same message and the same split between "certainly never sent" (`delivered=False`:
+even a non-idempotent call may be re-sent) and "may have arrived".
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import httpx
+import requests
+import urllib3
+
+from airflow_provider_lingxing.api.connection import LingxingSettings
+from airflow_provider_lingxing.api.errors import LingxingApiError, LingxingFatalError
+from airflow_provider_lingxing.api.retry import TransportFailure
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        pending.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
+        for attribute in ("reason", "__cause__", "__context__"):
+            nested = getattr(current, attribute, None)
+            if isinstance(nested, BaseException):
+                pending.append(nested)
+
+
+def _certificate_failure(error: BaseException, path: str, host: str) -> LingxingFatalError | None:
+    if any(isinstance(cause, ssl.SSLCertVerificationError) for cause in _causes(error)):
+        return LingxingFatalError(
+            f"the TLS certificate of {host} could not be verified",
+            path=path,
+            hint="Install the CA certificate on the workers, or set the connection extra verify to false",
+        )
+    return None
+
+
+def requests_failure(error: requests.RequestException, path: str, settings: LingxingSettings) -> LingxingApiError:
+    """A requests exception → a typed error whose text carries no URL (requests' own text has the query)."""
+    host = urlsplit(settings.base_url).netloc
+    if isinstance(error, requests.exceptions.SSLError):
+        return _certificate_failure(error, path, host) or TransportFailure(
+            f"the TLS handshake with {host} failed", delivered=False, path=path
+        )
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return TransportFailure(f"no connection to {host} within {settings.timeout:g} s", delivered=False, path=path)
+    if isinstance(error, requests.exceptions.ReadTimeout):
+        return TransportFailure(f"no answer within {settings.timeout:g} s", delivered=True, path=path)
+    if isinstance(error, requests.exceptions.ConnectionError) and any(
+        isinstance(cause, urllib3.exceptions.NewConnectionError) for cause in _causes(error)
+    ):
+        return TransportFailure(f"could not connect to {host}", delivered=False, path=path)
+    return TransportFailure("the connection broke before the answer arrived", delivered=True, path=path)
+
+
+def httpx_failure(error: httpx.HTTPError, path: str, settings: LingxingSettings) -> LingxingApiError:
+    """The httpx twin of `requests_failure`: same messages, same delivered/not-delivered split."""
+    host = urlsplit(settings.base_url).netloc
+    if isinstance(error, (httpx.ConnectTimeout, httpx.PoolTimeout)):
+        return TransportFailure(f"no connection to {host} within {settings.timeout:g} s", delivered=False, path=path)
+    if isinstance(error, httpx.ConnectError):
+        return _certificate_failure(error, path, host) or TransportFailure(
+            f"could not connect to {host}", delivered=False, path=path
+        )
+    if isinstance(error, httpx.ReadTimeout):
+        return TransportFailure(f"no answer within {settings.timeout:g} s", delivered=True, path=path)
+    return TransportFailure("the connection broke before the answer arrived", delivered=True, path=path)
