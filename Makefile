@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-unit test-integration reliability test-min e2e e2e-min bench lint format clean
+.PHONY: demo test test-unit test-integration reliability test-min e2e e2e-min bench lint dist format clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,9 +54,17 @@ e2e-min: $(MIN_STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks
 
+# ruff, then mypy on the package at its default strictness ([tool.mypy] in pyproject.toml).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy airflow_provider_lingxing
+
+# The sdist and wheel a release uploads, in dist/, checked as PyPI would render them.
+dist: $(STAMP)
+	rm -rf dist
+	$(PY) -m build --no-isolation --outdir dist .
+	$(VENV)/bin/twine check --strict dist/*
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+from importlib import metadata
 from typing import Any
+
+PACKAGE_NAME = "airflow-provider-lingxing"
+
+
+def documentation_url() -> str | None:
+    """The `Documentation` URL of pyproject's [project.urls], as installed: the UI's link to the docs."""
+    try:
+        project_urls = metadata.metadata(PACKAGE_NAME).get_all("Project-URL") or []
+    except metadata.PackageNotFoundError:
+        return None
+    for entry in project_urls:
+        label, _, url = entry.partition(",")
+        if label.strip().lower() == "documentation":
+            return url.strip()
+    return None
 
 
 def get_provider_info() -> dict[str, Any]:
+    from airflow_provider_lingxing import __version__
+
     return {
-        "package-name": "airflow-provider-lingxing",
+        "package-name": PACKAGE_NAME,
         "name": "Lingxing ERP",
         "description": "Lingxing (领星) ERP OpenAPI: Amazon mark-as-shipped tasks and their results.",
-        "versions": ["0.1.0"],
+        "versions": [__version__],
+        "documentation-url": documentation_url(),
         "integrations": [
             {
                 "integration-name": "Lingxing ERP",
@@ -53,8 +72,11 @@ def get_provider_info() -> dict[str, Any]:
                     "placeholders": {
                         "host": "https://openapi.lingxing.com",
                         "login": "ak_xxxxxxxxxxxxx",
+                        "password": "the app secret from the Lingxing ERP",
+                        "extra": '{"timeout": 30, "max_retries": 5, "verify": true}',
                         "timeout": "30",
                         "max_retries": "5",
+                        "ca_bundle": "/etc/ssl/certs/company-proxy-ca.pem",
                     },
                 },
                 "conn-fields": {
@@ -70,8 +92,17 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "verify": {
                         "label": "Verify TLS",
-                        "description": "Verify the server's TLS certificate (default true).",
-                        "schema": {"type": ["boolean", "null"]},
+                        "description": "Verify the server's TLS certificate (default true; false logs a warning).",
+                        "schema": {"type": ["boolean", "null"], "default": True},
+                    },
+                    "ca_bundle": {
+                        "label": "CA bundle (PEM path)",
+                        "description": (
+                            "Path to a PEM file of the CA certificates to trust (e.g. a TLS-inspecting proxy's CA), "
+                            "present on every worker and the triggerer. Empty: REQUESTS_CA_BUNDLE or SSL_CERT_FILE, "
+                            "else certifi."
+                        ),
+                        "schema": {"type": ["string", "null"]},
                     },
                 },
             }
