@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from simulator_client import Client
+from support.simulator_client import Client
+from support.tls import loopback_tls  # noqa: F401  (a fixture: the throwaway CA of the HTTPS tests)
 
 from airflow_provider_lingxing.testing.simulator import LingxingSimulator
 

@@ -6,10 +6,15 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from simulator_client import Client
+from support.simulator_client import Client
 
 from airflow_provider_lingxing.api import endpoints
-from airflow_provider_lingxing.testing.simulator import DEFAULT_APP_ID, DEFAULT_APP_SECRET, LingxingSimulator
+from airflow_provider_lingxing.testing.simulator import (
+    CONFIG_PATH,
+    DEFAULT_APP_ID,
+    DEFAULT_APP_SECRET,
+    LingxingSimulator,
+)
 
 SELLERS = endpoints.SELLER_LIST.path
 
@@ -138,3 +143,48 @@ def test_each_extra_app_has_its_own_token(sim_with_two_apps: LingxingSimulator):
 def sim_with_two_apps():
     with LingxingSimulator(latency=0.0, extra_apps={"ak_OtherApp00001": "T3RoZXI+U2VjcmV0"}) as sim:
         yield sim
+
+
+def calls_until_refused(client: Client, count: int) -> list:
+    """Codes of `count` seller-list calls; after a 2001005 the client fetches a new token, as a hook does."""
+    codes = []
+    for _ in range(count):
+        code = client.call(SELLERS).json()["code"]
+        codes.append(code)
+        if code == "2001005":
+            client._token = None
+    return codes
+
+
+def test_a_competing_client_rotates_the_token_after_every_n_accepted_calls():
+    with LingxingSimulator(latency=0.0, rotate_token_every=3) as sim:
+        client = Client(sim)
+        assert calls_until_refused(client, 8) == [0, 0, 0, "2001005", 0, 0, 0, "2001005"]
+        stats = sim.stats()
+        assert stats["tokens_rotated"] == {sim.app_id: 2}
+        assert stats["token_fetches"] == {sim.app_id: 2}
+        assert stats["tokens_issued"] == {"access": 2, "refresh": 0, "rotated": 2}
+
+
+def test_the_competing_client_is_switched_over_http_and_off_again(client: Client, sim: LingxingSimulator):
+    changed = requests.post(sim.base_url + CONFIG_PATH, json={"rotate_token_every": 1}, timeout=5).json()
+    assert changed["rotate_token_every"] == 1
+    assert calls_until_refused(client, 4) == [0, "2001005", 0, "2001005"]
+
+    refused = requests.post(sim.base_url + CONFIG_PATH, json={"rotate_token_every": 0}, timeout=5)
+    assert refused.status_code == 400 and "rotate_token_every" in refused.json()["msg"]
+    sim.configure({"rotate_token_every": None})
+    assert calls_until_refused(client, 3) == [0, 0, 0]
+    assert sim.stats()["tokens_rotated"] == {sim.app_id: 2}
+
+
+def test_token_fetches_count_access_and_refresh_per_app(sim_with_two_apps: LingxingSimulator):
+    main, other = Client(sim_with_two_apps), Client(sim_with_two_apps, "ak_OtherApp00001", "T3RoZXI+U2VjcmV0")
+    issued = main.fetch_token().json()["data"]
+    assert refresh(sim_with_two_apps, sim_with_two_apps.app_id, issued["refresh_token"])["code"] == "200"
+    other.token()
+    assert Client(sim_with_two_apps, app_secret="V3JvbmdTZWNyZXQ=").fetch_token().json()["code"] == "2001002"
+    sim_with_two_apps.rotate_token()
+    stats = sim_with_two_apps.stats()
+    assert stats["token_fetches"] == {sim_with_two_apps.app_id: 2, "ak_OtherApp00001": 1}
+    assert stats["tokens_rotated"] == {sim_with_two_apps.app_id: 1}

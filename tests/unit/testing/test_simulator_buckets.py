@@ -7,7 +7,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
-from simulator_client import NA_SELLER, Client
+from support.simulator_client import NA_SELLER, Client
 
 from airflow_provider_lingxing.api import endpoints
 from airflow_provider_lingxing.testing.simulator import LingxingSimulator

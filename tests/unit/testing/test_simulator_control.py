@@ -9,11 +9,18 @@ import sys
 
 import pytest
 import requests
-from simulator_client import NA_SELLER, Client, order, submission
+from support.simulator_client import NA_SELLER, Client, order, submission
 
 from airflow_provider_lingxing.api import endpoints
 from airflow_provider_lingxing.testing.pytest_plugin import CONNECTION_ENV
-from airflow_provider_lingxing.testing.simulator import CONFIG_PATH, RESET_PATH, STATS_PATH, LingxingSimulator
+from airflow_provider_lingxing.testing.simulator import (
+    CONFIG_PATH,
+    RESET_PATH,
+    STATS_PATH,
+    LingxingSimulator,
+    build_parser,
+    config_from_args,
+)
 
 SELLERS = endpoints.SELLER_LIST.path
 SUBMIT = endpoints.SUBMIT_FULFILLMENT.path
@@ -138,3 +145,17 @@ def test_bad_command_line_settings_exit_with_a_message():
     command = [sys.executable, "-m", "airflow_provider_lingxing.testing.simulator", "--drop-probability", "3"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=30)
     assert result.returncode != 0 and "drop_probability" in result.stderr
+
+
+def test_the_competing_client_skew_and_scripted_failures_are_command_line_switches():
+    argv = ["--rotate-token-every", "3", "--clock-offset", "-30", "--fail-with-code", "1", "--fail-times", "2"]
+    config = config_from_args(build_parser().parse_args([*argv, "--fail-after-work", "--fail-message", "服务内部错误"]))
+    assert (config.rotate_token_every, config.clock_offset, config.fail_with_code, config.fail_times) == (
+        3,
+        -30.0,
+        "1",
+        2,
+    )
+    assert config.fail_after_work is True and config.fail_message == "服务内部错误"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--rotate-token-every", "often"])

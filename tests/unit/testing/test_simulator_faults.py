@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import requests
-from simulator_client import NA_SELLER, Client, submission
+from support.simulator_client import NA_SELLER, Client, submission
 
 from airflow_provider_lingxing.api import endpoints
 from airflow_provider_lingxing.testing.simulator import LingxingSimulator
@@ -139,3 +139,36 @@ def test_faults_apply_to_the_token_endpoint_by_default_except_business_ones(sim:
 def test_bad_settings_are_refused_naming_the_culprit(settings, culprit):
     with pytest.raises(ValueError, match=culprit):
         LingxingSimulator(**settings)
+
+
+@pytest.mark.parametrize("code", ["1", "100", "500"])
+def test_an_internal_error_code_n_times_then_normal_answers(client: Client, sim: LingxingSimulator, code: str):
+    client.token()
+    sim.config.fail_with_code, sim.config.fail_times = code, 2
+    answers = [client.call(RESULTS, QUERY) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert [a.json() for a in answers[:2]] == [{"code": code, "msg": "服务内部错误", "data": None}] * 2
+    assert answers[2].json()["code"] == 0
+    assert sim.config.fail_times == 0
+    assert sim.stats()["requests"][RESULTS] == {code: 2, "0": 1}
+
+
+def test_500_with_a_not_found_message_in_a_200_envelope(client: Client, sim: LingxingSimulator):
+    sim.config.fail_with_code, sim.config.fail_message = "500", "404 NOT_FOUND"
+    answer = client.call(RESULTS, QUERY)
+    assert answer.status_code == 200
+    assert answer.json() == {"code": "500", "msg": "404 NOT_FOUND", "data": None}
+
+
+def test_a_scripted_failure_before_the_work_creates_nothing_and_after_it_creates_the_task(client: Client, sim):
+    client.token()
+    sim.config.fault_paths = {SUBMIT}
+    sim.config.fail_with_code, sim.config.fail_times = "1", 1
+    assert client.call(SUBMIT, submission()).json()["code"] == "1"
+    assert sim.stats()["tasks"]["created"] == 0
+
+    sim.config.fail_times, sim.config.fail_after_work = 1, True
+    assert outcome(client) == "0", "fault_paths keeps the results endpoint out of it"
+    assert client.call(SUBMIT, submission()).json()["code"] == "1"
+    assert sim.stats()["tasks"]["created"] == 1
+    assert client.call(SUBMIT, submission()).json()["code"] == 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from simulator_client import NA_SELLER, Client, order, submission
+from support.simulator_client import NA_MARKETPLACE, NA_SELLER, Client, order, submission
 
 from airflow_provider_lingxing.api import endpoints
 from airflow_provider_lingxing.testing.simulator import LingxingSimulator, default_sellers
@@ -11,7 +11,7 @@ from airflow_provider_lingxing.testing.simulator import LingxingSimulator, defau
 SUBMIT = endpoints.SUBMIT_FULFILLMENT.path
 RESULTS = endpoints.GET_FULFILLMENT_RESULT.path
 SELLERS = endpoints.SELLER_LIST.path
-EU_SELLER = "A1SIMEU0000002"
+EU_SELLER, EU_MARKETPLACE = "A1SIMEU0000002", "A1PA6795UKMFR9"
 
 
 def only(results: list[dict]) -> dict:
@@ -214,3 +214,16 @@ def test_the_success_envelope_has_the_documented_fields(client: Client):
     answer = client.call(RESULTS, {"seller_id": NA_SELLER, "task_id": [1]}).json()
     assert set(answer) == {"code", "message", "request_id", "response_time", "data"}
     assert answer["code"] == 0 and answer["message"] == "操作成功" and answer["data"] == []
+
+
+def test_orders_received_count_each_order_per_seller_marketplace_and_id(client: Client, sim: LingxingSimulator):
+    client.submit(submission(order(5), order(6)))
+    client.submit(submission(order(5)))
+    client.submit(submission(order(5), seller_id=EU_SELLER, region="EU", marketplace_id=EU_MARKETPLACE))
+    client.submit(submission(order(5), marketplace_id="A2EUQ1WTGCTBG2"))
+    assert client.call(SUBMIT, submission(order(7, carrier_code=""))).json()["code"] == 102
+
+    assert sim.stats()["orders_received"] == {
+        NA_SELLER: {NA_MARKETPLACE: {"5": 2, "6": 1}, "A2EUQ1WTGCTBG2": {"5": 1}},
+        EU_SELLER: {EU_MARKETPLACE: {"5": 1}},
+    }

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import socket
+import time
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlencode
 
 import pytest
 import requests
 from sign_vectors import VECTORS
-from simulator_client import NA_SELLER, Client, submission
+from support.simulator_client import NA_SELLER, Client, submission
 
 from airflow_provider_lingxing.api import endpoints
 from airflow_provider_lingxing.testing.simulator import LingxingSimulator
@@ -257,3 +260,23 @@ def test_the_simulator_logs_no_token_sign_or_secret(client: Client, sim: Lingxin
     assert "GET /erp/sc/data/seller/lists" in logged
     for secret in (client.token(), sim.app_secret, "sign="):
         assert secret not in logged
+
+
+def test_a_gateway_clock_ahead_refuses_every_fresh_sign_and_tells_its_time():
+    host_now, offset = 1_700_000_000, 600
+    with LingxingSimulator(latency=0.0, clock=lambda: host_now + 0.5, clock_offset=offset) as sim:
+        client = Client(sim)
+        refused = [client.call(SELLERS, timestamp=str(host_now)) for _ in range(3)]
+        assert [r.json()["code"] for r in refused] == ["2001007"] * 3
+        gateway_time = parsedate_to_datetime(refused[0].headers["Date"]).timestamp()
+        assert gateway_time == host_now + offset
+
+        answer = client.call(RESULTS, {"seller_id": NA_SELLER, "task_id": [1]}, timestamp=str(host_now + offset))
+        assert answer.json()["code"] == 0
+        beijing = datetime.fromtimestamp(host_now + offset, timezone(timedelta(hours=8)))
+        assert answer.json()["response_time"] == beijing.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def test_every_answer_carries_the_date_header(client: Client, sim: LingxingSimulator):
+    for response in (client.fetch_token(), client.call(SELLERS), client.session.get(sim.base_url + "/nowhere")):
+        assert abs(parsedate_to_datetime(response.headers["Date"]).timestamp() - time.time()) < 5

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from simulator_client import Client, submission
+from support.simulator_client import Client, submission
 
 from airflow_provider_lingxing.api import endpoints
 from airflow_provider_lingxing.testing.simulator import SimulatorProcess

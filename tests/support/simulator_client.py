@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import requests
 
@@ -42,12 +42,27 @@ def submission(*orders: dict[str, Any], seller_id: str = NA_SELLER, **changes: A
 
 
 class Client:
-    """Signs and sends calls the way the documentation says, with knobs to get each part wrong."""
+    """Signs and sends calls the way the documentation says, with knobs to get each part wrong.
 
-    def __init__(self, sim: LingxingSimulator, app_id: str | None = None, app_secret: str | None = None) -> None:
+    `sign_quoted=True` URL-encodes the sign before the query is encoded (so twice), as the published
+    `lingxingapi` clients do. `verify`: the CA file of an HTTPS simulator (passed on every request, so the
+    environment's REQUESTS_CA_BUNDLE cannot override it as it overrides `Session.verify`).
+    """
+
+    def __init__(
+        self,
+        sim: LingxingSimulator,
+        app_id: str | None = None,
+        app_secret: str | None = None,
+        *,
+        sign_quoted: bool = False,
+        verify: str | bool = True,
+    ) -> None:
         self.sim = sim
         self.app_id = app_id or sim.app_id
         self.app_secret = app_secret or sim.app_secret
+        self.sign_quoted = sign_quoted
+        self.verify = verify
         self.session = requests.Session()
         self._token: str | None = None
 
@@ -58,7 +73,10 @@ class Client:
         """The access-token endpoint with multipart form fields (the documented way)."""
         form = {"appId": self.app_id, "appSecret": self.app_secret, **fields}
         return self.session.post(
-            self.url(endpoints.ACCESS_TOKEN.path), files={k: (None, v) for k, v in form.items()}, timeout=5
+            self.url(endpoints.ACCESS_TOKEN.path),
+            files={k: (None, v) for k, v in form.items()},
+            timeout=5,
+            verify=self.verify,
         )
 
     def token(self) -> str:
@@ -81,6 +99,8 @@ class Client:
         token = token or self.token()
         timestamp = timestamp or str(int(time.time()))
         signed = signing.signed_query(body, app_id=self.app_id, access_token=token, timestamp=timestamp)
+        if self.sign_quoted:
+            signed["sign"] = quote_plus(signed["sign"])
         if method == "GET":
             signed = {**{k: signing.sign_value(v) for k, v in body.items()}, **signed}
         signed.update(query or {})
@@ -104,7 +124,7 @@ class Client:
         url = self.signed_url(path, body, method=method, token=token, timestamp=timestamp, query=query)
         data = raw_body if raw_body is not None else (signing.encode_body(body) if method == "POST" else None)
         headers = {"Content-Type": "application/json"} if data is not None else {}
-        return self.session.request(method, url, data=data, headers=headers, timeout=timeout)
+        return self.session.request(method, url, data=data, headers=headers, timeout=timeout, verify=self.verify)
 
     def ok(self, path: str, body: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         """The `data` of a call that must succeed."""
