@@ -1,4 +1,4 @@
-"""An HTTP answer → the envelope's `data`, or the exception that says what to do (§4)."""
+"""An HTTP answer → the envelope's `data`, or the exception that says what to do (codes: docs/lingxing-openapi.md)."""
 
 from __future__ import annotations
 

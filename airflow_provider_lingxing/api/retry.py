@@ -1,4 +1,4 @@
-"""What to do after a failed attempt: retry (after how long), renew the token, or raise (§4, §5).
+"""What to do after a failed attempt: retry (after how long), renew the token, or raise (docs/lingxing-openapi.md).
 
 The one retry policy both transports obey, so the sync and async paths cannot disagree.
 """

@@ -1,4 +1,4 @@
-"""Request signing (§3 of the API page): canonical string → MD5 → AES-128/ECB/PKCS5 → base64."""
+"""Request signing (docs/lingxing-openapi.md, signing): canonical string → MD5 → AES-128/ECB/PKCS5 → base64."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every documented code and failure → the right exception and the right next step (§4)."""
+"""Every documented code and failure → the right exception and the right next step."""
 
 from __future__ import annotations
 

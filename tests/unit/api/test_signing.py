@@ -1,4 +1,4 @@
-"""The sign, byte for byte, against the 32 vectors of an independent implementation (§3), and on the wire."""
+"""The sign, byte for byte, against the 32 vectors of an independent implementation, and on the wire."""
 
 from __future__ import annotations
 

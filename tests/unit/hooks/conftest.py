@@ -1,4 +1,4 @@
-"""Fixtures of the hook's unit tests: a scripted fake on loopback and a connection pointing at it."""
+"""Fixtures of the hook's unit tests: canned answers (or the simulator) and a connection pointing at them."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 import structlog
-from lingxing_fake_server import APP_ID, APP_SECRET, FAST_RETRIES, FakeLingxing
 from structlog.testing import LogCapture
+from support.canned_lingxing import APP_ID, APP_SECRET, FAST_RETRIES, CannedLingxing
 
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
+from airflow_provider_lingxing.testing.simulator import LingxingSimulator
 from airflow_provider_lingxing.tokens import PROCESS_TOKEN_STORE
 
 
@@ -24,15 +25,21 @@ def fresh_process_store() -> Iterator[None]:
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeLingxing]:
-    server = FakeLingxing()
-    yield server
-    server.stop()
+def fake() -> Iterator[CannedLingxing]:
+    """Canned answers for every request the hook sends to `fake.base_url` (sync and async)."""
+    with CannedLingxing().serving() as canned:
+        yield canned
+
+
+@pytest.fixture
+def sim() -> Iterator[LingxingSimulator]:
+    with LingxingSimulator(latency=0.0) as simulator:
+        yield simulator
 
 
 @pytest.fixture
 def connect(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
-    """Point `lingxing_default` at a host with the given fields (defaults: the fake's app, valid)."""
+    """Point `lingxing_default` at a host with the given fields (defaults: the canned app, valid)."""
 
     def set_connection(host: str, *, login: str = APP_ID, password: str = APP_SECRET, **extra: Any) -> None:
         conn = {"conn_type": "lingxing", "host": host, "login": login, "password": password}
@@ -44,8 +51,14 @@ def connect(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
 
 
 @pytest.fixture
-def hook(fake: FakeLingxing, connect: Callable[..., None]) -> Iterator[LingxingHook]:
-    """A hook on the fake with 2 retries and millisecond backoff."""
+def connect_sim(sim: LingxingSimulator, connect: Callable[..., None]) -> Callable[..., None]:
+    """Point `lingxing_default` at the simulator's app, with the given extras."""
+    return lambda **extra: connect(sim.base_url, login=sim.app_id, password=sim.app_secret, **extra)
+
+
+@pytest.fixture
+def hook(fake: CannedLingxing, connect: Callable[..., None]) -> Iterator[LingxingHook]:
+    """A hook on the canned answers with 2 retries and millisecond backoff."""
     connect(fake.base_url, max_retries=2, timeout=2)
     hook = LingxingHook(retry_policy=FAST_RETRIES)
     yield hook

@@ -7,21 +7,23 @@ import time
 from collections.abc import Callable
 
 import pytest
-from lingxing_fake_server import (
+from support.canned_lingxing import (
     DROP,
     FAST_RETRIES,
     RESULTS_PATH,
     SELLERS_PATH,
     SUBMIT_PATH,
+    TIMEOUT,
     TOKEN_PATH,
-    FakeLingxing,
+    CannedLingxing,
     Reply,
+    coded,
     envelope,
     http,
-    slow,
 )
 
 from airflow_provider_lingxing import exceptions as exc
+from airflow_provider_lingxing.api.endpoints import ACCESS_TOKEN
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
 from airflow_provider_lingxing.tokens import PROCESS_TOKEN_STORE
 
@@ -33,10 +35,6 @@ ORDER = {
     "carrier_name": "UPS",
     "order_item": [{"order_item_no": "1", "quantity": 1}],
 }
-
-
-def _coded(code: str) -> Reply:
-    return envelope(int(code), message="m") if code in ("102", "103") else envelope(code, message="m")
 
 
 async def _async_call(method: str, args: tuple) -> object:
@@ -64,17 +62,17 @@ SUBMIT = ("request", ("POST", SUBMIT_PATH, None, SUBMIT_BODY))
 
 SCENARIOS: dict[str, tuple[tuple, str, list[Reply]]] = {
     "ok": (RESULTS, RESULTS_PATH, []),
-    **{f"results {code}": (ONE_BATCH, RESULTS_PATH, [_coded(code)] * 12) for code in ("2001002", "3001002", "102")},
-    **{f"results {code} once": (RESULTS, RESULTS_PATH, [_coded(code)]) for code in ("2001007", "3001008", "103")},
-    **{f"results {code} always": (ONE_BATCH, RESULTS_PATH, [_coded(code)] * 30) for code in ("3001008", "2001005")},
+    **{f"results {code}": (ONE_BATCH, RESULTS_PATH, [coded(code)] * 12) for code in ("2001002", "3001002", "102")},
+    **{f"results {code} once": (RESULTS, RESULTS_PATH, [coded(code)]) for code in ("2001007", "3001008", "103")},
+    **{f"results {code} always": (ONE_BATCH, RESULTS_PATH, [coded(code)] * 30) for code in ("3001008", "2001005")},
     "results 503 then drop": (RESULTS, RESULTS_PATH, [http(503), DROP]),
     "results non-JSON always": (ONE_BATCH, RESULTS_PATH, [http(200, b"<html/>")] * 30),
-    "results timeout": (RESULTS, RESULTS_PATH, [slow(0.6)]),
-    "submit 2001003": (SUBMIT, SUBMIT_PATH, [_coded("2001003")]),
-    "submit 3001008": (SUBMIT, SUBMIT_PATH, [_coded("3001008")]),
+    "results timeout": (RESULTS, RESULTS_PATH, [TIMEOUT]),
+    "submit 2001003": (SUBMIT, SUBMIT_PATH, [coded("2001003")]),
+    "submit 3001008": (SUBMIT, SUBMIT_PATH, [coded("3001008")]),
     "submit 502": (SUBMIT, SUBMIT_PATH, [http(502)]),
     "submit dropped": (SUBMIT, SUBMIT_PATH, [DROP]),
-    "submit timeout": (SUBMIT, SUBMIT_PATH, [slow(0.6)]),
+    "submit timeout": (SUBMIT, SUBMIT_PATH, [TIMEOUT]),
     "wrong path": (
         ("request", ("GET", "/erp/nothing/here")),
         "/erp/nothing/here",
@@ -86,8 +84,7 @@ SCENARIOS: dict[str, tuple[tuple, str, list[Reply]]] = {
 def _observe(connect, run: Callable[[str, tuple], object], scenario: str) -> tuple:
     (method, args), path, replies = SCENARIOS[scenario]
     PROCESS_TOKEN_STORE.clear()
-    fake = FakeLingxing()
-    try:
+    with CannedLingxing().serving() as fake:
         connect(fake.base_url, max_retries=2, timeout=0.3)
         fake.script(path, *replies)
         try:
@@ -96,8 +93,6 @@ def _observe(connect, run: Callable[[str, tuple], object], scenario: str) -> tup
             outcome = (type(error).__name__, error.code, str(error))
         counts = {p: len(fake.calls(p)) for p in (TOKEN_PATH, path)}
         return outcome, counts
-    finally:
-        fake.stop()
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
@@ -125,19 +120,24 @@ async def test_async_results_are_batched_ordered_and_limited(fake, connect):
     assert [r["task_id"] for r in b] == [str(i) for i in range(1, 101)]
     assert len(fake.calls(RESULTS_PATH)) == 25
     assert all(len(r.json()["task_id"]) <= 10 for r in fake.calls(RESULTS_PATH))
-    assert 2 <= fake.peak_in_flight[RESULTS_PATH] <= 10
     assert len(fake.calls(TOKEN_PATH)) == 1
 
 
-async def test_async_seller_list_capacity_of_one(fake, connect):
-    connect(fake.base_url)
-    fake.latency = 0.01
-    hook = LingxingHook()
+async def test_async_requests_in_flight_stay_within_the_bucket(sim, connect_sim):
+    connect_sim()
+    sim.config.latency = 0.02
+    hooks = [LingxingHook(), LingxingHook()]
     try:
-        await asyncio.gather(*(hook.arequest("GET", SELLERS_PATH) for _ in range(4)))
+        await asyncio.gather(*(hook.aget_fulfillment_results("S1", range(1, 151)) for hook in hooks))
+        await asyncio.gather(*(hooks[0].arequest("GET", SELLERS_PATH) for _ in range(4)))
     finally:
-        await hook.aclose()
-    assert fake.peak_in_flight[SELLERS_PATH] == 1
+        for hook in hooks:
+            await hook.aclose()
+    stats = sim.stats()
+    assert stats["requests"][RESULTS_PATH] == {"0": 30} and stats["requests"][SELLERS_PATH] == {"0": 4}
+    assert 2 <= stats["peak_in_flight"][sim.app_id][RESULTS_PATH] <= 10
+    assert stats["peak_in_flight"][sim.app_id][SELLERS_PATH] == 1
+    assert stats["tokens_issued"]["access"] == 1
 
 
 async def test_async_bad_input_and_connection_fail_before_any_call(fake, connect):
@@ -152,10 +152,10 @@ async def test_async_bad_input_and_connection_fail_before_any_call(fake, connect
     assert fake.requests == []
 
 
-async def test_a_slow_token_fetch_does_not_block_the_event_loop(fake, connect):
-    """Token fetches, the store and the file lock run in a thread: other triggers keep running meanwhile."""
-    connect(fake.base_url)
-    fake.script(TOKEN_PATH, slow(0.4))
+async def test_a_slow_token_fetch_does_not_block_the_event_loop(sim, connect_sim):
+    """The token is fetched with httpx and the store is read in a thread: other triggers keep running meanwhile."""
+    connect_sim()
+    sim.config.endpoint_latency = {ACCESS_TOKEN.path: 0.4}
     ticks = 0
 
     async def heartbeat() -> None:
@@ -171,16 +171,16 @@ async def test_a_slow_token_fetch_does_not_block_the_event_loop(fake, connect):
     finally:
         await hook.aclose()
     assert ticks >= 10
-    assert len(fake.calls(TOKEN_PATH)) == 1
+    assert sim.stats()["tokens_issued"]["access"] == 1
 
 
-async def test_concurrent_triggers_share_one_token_fetch(fake, connect):
-    connect(fake.base_url)
-    fake.latency = 0.01
+async def test_concurrent_triggers_share_one_token_fetch(sim, connect_sim):
+    connect_sim()
+    sim.config.latency = 0.01
     hooks = [LingxingHook() for _ in range(6)]
     try:
         await asyncio.gather(*(h.aget_fulfillment_results("S1", [i]) for i, h in enumerate(hooks, 1)))
     finally:
         for h in hooks:
             await h.aclose()
-    assert len(fake.calls(TOKEN_PATH)) == 1
+    assert sim.stats()["tokens_issued"]["access"] == 1

@@ -1,30 +1,31 @@
-"""LingxingHook on a scripted loopback fake: validation first, error codes, retries, batching, the limiter."""
+"""LingxingHook on canned answers (and the simulator where concurrency matters): validation first, error codes,
+retries, batching, the limiter."""
 
 from __future__ import annotations
 
 import json
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import pytest
-from lingxing_fake_server import (
+from support.canned_lingxing import (
     APP_ID,
     DROP,
     FAST_RETRIES,
     RESULTS_PATH,
     SELLERS_PATH,
     SUBMIT_PATH,
+    TIMEOUT,
     TOKEN_PATH,
+    coded,
     envelope,
     http,
-    slow,
 )
 
 from airflow_provider_lingxing import exceptions as exc
-from airflow_provider_lingxing.api import errors
-from airflow_provider_lingxing.api.connection import settings_from_connection
-from airflow_provider_lingxing.api.endpoints import DEFAULT_BASE_URL, SELLER_LIST
+from airflow_provider_lingxing.api.endpoints import SELLER_LIST
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
 from airflow_provider_lingxing.limits import PROCESS_LIMITER
 
@@ -72,40 +73,6 @@ def test_bad_connection_is_named_before_any_call(fake, connect, fields, culprit)
         hook.get_fulfillment_results("S1", [1])
     assert fake.requests == []
     assert "secret-value" not in str(raised.value)
-
-
-def test_extra_that_is_not_json_is_named():
-    from airflow.sdk import Connection
-
-    conn = Connection(conn_id="c", conn_type="lingxing", login=APP_ID, password="p" * 8, extra="{oops")
-    with pytest.raises(errors.LingxingInputError, match="extra is not valid JSON"):
-        settings_from_connection(conn)
-
-
-def test_connection_defaults_and_host_forms():
-    from airflow.sdk import Connection
-
-    def settings(**fields):
-        return settings_from_connection(
-            Connection(conn_id="c", conn_type="lingxing", login=APP_ID, password="secret", **fields)
-        )
-
-    default = settings()
-    assert (default.base_url, default.timeout, default.max_retries, default.verify) == (DEFAULT_BASE_URL, 30, 5, True)
-    assert settings(host="openapi.lingxing.com/").base_url == "https://openapi.lingxing.com"
-    assert settings(host="127.0.0.1", schema="http", port=8765).base_url == "http://127.0.0.1:8765"
-    assert settings(host="HTTPS://Example.com:8443/api/").base_url == "https://Example.com:8443/api"
-    tuned = settings(extra=json.dumps({"extra__lingxing__timeout": "2.5", "max_retries": "0", "verify": "false"}))
-    assert (tuned.timeout, tuned.max_retries, tuned.verify) == (2.5, 0, False)
-    assert "secret" not in repr(tuned)
-
-
-def test_verify_false_warns(caplog):
-    from airflow.sdk import Connection
-
-    conn = Connection(conn_id="c", conn_type="lingxing", login=APP_ID, password="secret", extra='{"verify": false}')
-    settings_from_connection(conn)
-    assert "TLS verification is off" in caplog.text
 
 
 # -- bad arguments, before any call -----------------------------------------------------------------
@@ -175,13 +142,9 @@ RETRIED = ["2001007", "3001008", "103"]
 TOKEN = ["2001003", "2001005", "2001008", "2001009"]
 
 
-def _coded(code: str):
-    return envelope(int(code), message="m") if code in ("102", "103") else envelope(code, message="m")
-
-
 @pytest.mark.parametrize("code", FATAL)
 def test_fatal_code_raises_after_one_call(hook, fake, code):
-    fake.script(RESULTS_PATH, *[_coded(code)] * 5)
+    fake.script(RESULTS_PATH, *[coded(code)] * 5)
     with pytest.raises(exc.LingxingFatalError) as raised:
         hook.get_fulfillment_results("S1", [1])
     assert raised.value.code == code and raised.value.hint
@@ -197,7 +160,7 @@ def test_wrong_path_answer_is_fatal(hook, fake):
 
 @pytest.mark.parametrize("code", RETRIED)
 def test_retryable_code_is_retried_up_to_max_retries(hook, fake, code):
-    fake.script(RESULTS_PATH, *[_coded(code)] * 5)
+    fake.script(RESULTS_PATH, *[coded(code)] * 5)
     with pytest.raises(exc.LingxingRetryableError, match="gave up after 2 retries") as raised:
         hook.get_fulfillment_results("S1", [1])
     assert raised.value.code == code
@@ -206,14 +169,14 @@ def test_retryable_code_is_retried_up_to_max_retries(hook, fake, code):
 
 @pytest.mark.parametrize("code", RETRIED)
 def test_retryable_code_then_success(hook, fake, code):
-    fake.script(RESULTS_PATH, _coded(code))
+    fake.script(RESULTS_PATH, coded(code))
     assert hook.get_fulfillment_results("S1", [5]) == [{"task_id": "5", "status_code": "Complete"}]
     assert len(fake.calls(RESULTS_PATH)) == 2
 
 
 @pytest.mark.parametrize("code", TOKEN)
 def test_token_code_renews_the_token_a_bounded_number_of_times(hook, fake, code):
-    fake.script(RESULTS_PATH, *[_coded(code)] * 10)
+    fake.script(RESULTS_PATH, *[coded(code)] * 10)
     with pytest.raises(exc.LingxingTokenError):
         hook.get_fulfillment_results("S1", [1])
     renewals = FAST_RETRIES.max_token_renewals
@@ -225,7 +188,7 @@ def test_token_code_renews_the_token_a_bounded_number_of_times(hook, fake, code)
 
 @pytest.mark.parametrize("code", TOKEN)
 def test_token_code_then_success_with_a_new_token(hook, fake, code):
-    fake.script(RESULTS_PATH, _coded(code))
+    fake.script(RESULTS_PATH, coded(code))
     assert hook.get_fulfillment_results("S1", [5])[0]["task_id"] == "5"
     first, second = (r.query["access_token"] for r in fake.calls(RESULTS_PATH))
     assert first != second == fake.live_token
@@ -245,7 +208,7 @@ def test_transient_failures_are_retried_for_results(hook, fake, reply):
 def test_read_timeout_is_retried_for_results(fake, connect):
     connect(fake.base_url, timeout=0.3, max_retries=2)
     hook = LingxingHook(retry_policy=FAST_RETRIES)
-    fake.script(RESULTS_PATH, slow(1.0))
+    fake.script(RESULTS_PATH, TIMEOUT)
     assert hook.get_fulfillment_results("S1", [5])[0]["task_id"] == "5"
     assert len(fake.calls(RESULTS_PATH)) == 2
 
@@ -255,7 +218,7 @@ def test_read_timeout_is_retried_for_results(fake, connect):
 
 @pytest.mark.parametrize(
     "reply",
-    [http(500), http(503), http(200, b"<html/>"), DROP, slow(1.0)],
+    [http(500), http(503), http(200, b"<html/>"), DROP, TIMEOUT],
     ids=["500", "503", "non-JSON", "dropped", "timeout"],
 )
 def test_submission_that_may_have_arrived_is_not_resent(fake, connect, reply):
@@ -270,7 +233,7 @@ def test_submission_that_may_have_arrived_is_not_resent(fake, connect, reply):
 
 @pytest.mark.parametrize("first", ["3001008", "103", "2001005", "2001003", "2001007"])
 def test_submission_refused_by_the_gateway_is_resent(hook, fake, first):
-    fake.script(SUBMIT_PATH, _coded(first))
+    fake.script(SUBMIT_PATH, coded(first))
     assert _submit(hook) == {"task_id": "77", "task_status": "pending", "failure_reason": None}
     assert len(fake.calls(SUBMIT_PATH)) == 2
 
@@ -365,15 +328,24 @@ def test_one_dict_per_distinct_task_id_as_returned(hook, fake):
     ]
 
 
-def test_in_flight_requests_never_exceed_the_capacity_across_hooks(fake, connect):
-    connect(fake.base_url, max_retries=0)
-    fake.latency = 0.03
+def _create_tasks(count: int) -> list[str]:
+    hook = LingxingHook()
+    orders = [{**ORDER, "id": n, "platform_order_no": f"111-{n}"} for n in range(1, count + 1)]
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        created = pool.map(lambda order: hook.submit_fulfillment("NA", "S1", "ATVPDKIKX0DER", [order]), orders)
+        return [answer["task_id"] for answer in created]
+
+
+def test_in_flight_requests_never_exceed_the_capacity_across_hooks(sim, connect_sim):
+    connect_sim(max_retries=0)
+    task_ids = _create_tasks(120)
+    sim.config.latency = 0.03
     hooks = [LingxingHook(retry_policy=FAST_RETRIES) for _ in range(3)]
     failures: list[BaseException] = []
 
     def fetch(hook: LingxingHook) -> None:
         try:
-            assert len(hook.get_fulfillment_results("S1", range(1, 121))) == 120
+            assert len(hook.get_fulfillment_results("S1", task_ids)) == 120
         except BaseException as error:
             failures.append(error)
 
@@ -382,22 +354,24 @@ def test_in_flight_requests_never_exceed_the_capacity_across_hooks(fake, connect
         thread.start()
     for thread in threads:
         thread.join()
+    stats = sim.stats()
     assert failures == []
-    assert len(fake.calls(RESULTS_PATH)) == 36
-    assert 2 <= fake.peak_in_flight[RESULTS_PATH] <= 10
-    assert len(fake.calls(TOKEN_PATH)) == 1
+    assert stats["requests"][RESULTS_PATH] == {"0": 36}, "36 requests of 10 ids, none refused (3001008)"
+    assert 2 <= stats["peak_in_flight"][sim.app_id][RESULTS_PATH] <= 10
+    assert stats["tokens_issued"]["access"] == 1, "one token, fetched while creating the tasks, shared by all"
 
 
-def test_seller_list_capacity_of_one_serialises_calls(fake, connect):
-    connect(fake.base_url)
-    fake.latency = 0.02
+def test_seller_list_capacity_of_one_serialises_calls(sim, connect_sim):
+    connect_sim()
+    sim.config.latency = 0.02
     threads = [threading.Thread(target=LingxingHook().list_sellers) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(fake.calls(SELLERS_PATH)) == 4
-    assert fake.peak_in_flight[SELLERS_PATH] == 1
+    stats = sim.stats()
+    assert stats["requests"][SELLERS_PATH] == {"0": 4}
+    assert stats["peak_in_flight"][sim.app_id][SELLERS_PATH] == 1
 
 
 def test_one_failing_batch_fails_the_call(hook, fake):

@@ -7,7 +7,7 @@ import logging
 import traceback
 
 import pytest
-from lingxing_fake_server import APP_SECRET, FAST_RETRIES, RESULTS_PATH, TOKEN_PATH
+from support.canned_lingxing import FAST_RETRIES, RESULTS_PATH, TOKEN_PATH
 
 from airflow_provider_lingxing import exceptions as exc
 from airflow_provider_lingxing.api import calls
@@ -29,12 +29,12 @@ def signs(monkeypatch) -> list[str]:
     return seen
 
 
-def _secrets(fake, signs: list[str]) -> set[str]:
+def _secrets(sim, signs: list[str]) -> set[str]:
     from urllib.parse import unquote
 
     assert signs, "the test must have signed something"
-    tokens = {value for pair in fake.issued for value in pair}
-    return {APP_SECRET, *tokens, *signs, *(unquote(s) for s in signs)}
+    tokens = {value for issued in sim.issued_tokens().values() for value in issued}
+    return {sim.app_secret, *tokens, *signs, *(unquote(s) for s in signs)}
 
 
 def _everything_said(caplog, capsys, hook_logs, error: BaseException) -> str:
@@ -52,31 +52,31 @@ def _everything_said(caplog, capsys, hook_logs, error: BaseException) -> str:
     )
 
 
-def test_sync_failing_call_leaks_nothing(hook_logs, fake, connect, signs, caplog, capsys):
+def test_sync_failing_call_leaks_nothing(hook_logs, sim, connect_sim, signs, caplog, capsys):
     caplog.set_level(logging.DEBUG)
-    connect(fake.base_url, max_retries=1)
+    connect_sim(max_retries=1)
     hook = LingxingHook(retry_policy=FAST_RETRIES)
     hook.list_sellers()
-    fake.stop()
+    sim.stop()
     with pytest.raises(exc.LingxingTransientError) as raised:
         hook.get_fulfillment_results("S1", [1, 2, 3])
     assert "could not connect" in str(raised.value)
     said = _everything_said(caplog, capsys, hook_logs, raised.value)
     assert "Lingxing /pb/mp/order/getFulfillmentResult attempt 2: code no answer" in said
     assert "access_token=***" in said, "urllib3's request line is logged, redacted"
-    for secret in _secrets(fake, signs):
+    for secret in _secrets(sim, signs):
         assert secret not in said
 
 
-def test_async_failing_call_leaks_nothing(hook_logs, fake, connect, signs, caplog, capsys):
+def test_async_failing_call_leaks_nothing(hook_logs, sim, connect_sim, signs, caplog, capsys):
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="httpx")  # Airflow quiets it to WARNING; a deployment may not
-    connect(fake.base_url, max_retries=1)
+    connect_sim(max_retries=1)
 
     async def scenario() -> BaseException:
         hook = LingxingHook(retry_policy=FAST_RETRIES)
         await hook.arequest("GET", "/erp/sc/data/seller/lists")
-        fake.stop()
+        sim.stop()
         try:
             await hook.aget_fulfillment_results("S1", [1, 2, 3])
         except exc.LingxingTransientError as error:
@@ -88,25 +88,26 @@ def test_async_failing_call_leaks_nothing(hook_logs, fake, connect, signs, caplo
     error = asyncio.run(scenario())
     said = _everything_said(caplog, capsys, hook_logs, error)
     assert "HTTP Request: GET" in said and "sign=***" in said, "httpx's request line is logged, redacted"
-    for secret in _secrets(fake, signs):
+    for secret in _secrets(sim, signs):
         assert secret not in said
 
 
-def test_a_refused_secret_is_not_repeated(hook_logs, fake, connect, caplog, capsys):
+def test_a_refused_secret_is_not_repeated(hook_logs, sim, connect, caplog, capsys):
     caplog.set_level(logging.DEBUG)
-    connect(fake.base_url, password="Wrong+Secret/Value==")
+    connect(sim.base_url, login=sim.app_id, password="Wrong+Secret/Value==")
     with pytest.raises(exc.LingxingAuthError, match=r"2001002.*App Secret") as raised:
         LingxingHook().list_sellers()
     said = _everything_said(caplog, capsys, hook_logs, raised.value)
     assert "Wrong+Secret/Value==" not in said and "Wrong%2BSecret" not in said
-    assert len(fake.calls(TOKEN_PATH)) == 1 and fake.calls(RESULTS_PATH) == []
+    assert sim.stats()["requests"] == {TOKEN_PATH: {"2001002": 1}}
+    assert RESULTS_PATH not in sim.stats()["requests"]
 
 
-def test_secrets_are_registered_with_airflows_masker(fake, connect):
+def test_secrets_are_registered_with_airflows_masker(sim, connect_sim):
     from airflow.sdk._shared.secrets_masker import _secrets_masker
 
-    connect(fake.base_url)
+    connect_sim()
     LingxingHook().list_sellers()
-    access, refresh = fake.issued[-1]
-    redacted = _secrets_masker().redact(f"a={access} r={refresh} s={APP_SECRET}")
-    assert access not in redacted and refresh not in redacted and APP_SECRET not in redacted
+    (access,), (refresh,) = sim.issued_tokens()["access"], sim.issued_tokens()["refresh"]
+    redacted = _secrets_masker().redact(f"a={access} r={refresh} s={sim.app_secret}")
+    assert access not in redacted and refresh not in redacted and sim.app_secret not in redacted

@@ -8,7 +8,7 @@ import time
 from typing import ClassVar
 
 import pytest
-from lingxing_fake_server import APP_SECRET, FAST_RETRIES, REFRESH_PATH, RESULTS_PATH, TOKEN_PATH, envelope
+from support.canned_lingxing import APP_SECRET, FAST_RETRIES, REFRESH_PATH, RESULTS_PATH, TOKEN_PATH, envelope
 
 from airflow_provider_lingxing.api.tokens import REFRESH_MARGIN_SECONDS, AccessToken, store_key
 from airflow_provider_lingxing.hooks import lingxing as hook_module
