@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-unit test-integration reliability test-min e2e e2e-min bench lint dist format clean
+.PHONY: demo test test-unit test-integration reliability test-min e2e e2e-min e2e-celery bench lint dist format clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,10 +46,15 @@ test-min: $(MIN_STAMP)
 # A real deployment (api-server, scheduler, dag-processor, triggerer; PostgreSQL at 127.0.0.1:5432) runs the
 # example DAG: about a minute, so not part of `make test`.
 e2e: $(STAMP)
-	$(PY) -m pytest -q -s tests/e2e
+	$(PY) -m pytest -q -s tests/e2e/test_real_deployment.py
 
 e2e-min: $(MIN_STAMP)
-	$(MIN_VENV)/bin/python -m pytest -q -s tests/e2e
+	$(MIN_VENV)/bin/python -m pytest -q -s tests/e2e/test_real_deployment.py
+
+# A distributed deployment: CeleryExecutor, two workers and two triggerers, Redis as broker and as the Lingxing budget
+# and token store (127.0.0.1:6379, databases 13 and 14), PostgreSQL as metadata DB and result backend: a few minutes.
+e2e-celery: $(STAMP)
+	$(PY) -m pytest -q -s tests/e2e/test_celery_deployment.py
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

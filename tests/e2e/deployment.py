@@ -1,8 +1,9 @@
-"""A real Airflow deployment on this machine, for the end-to-end check (`make e2e`).
+"""A real Airflow deployment on this machine, for the end-to-end checks (`make e2e`, `make e2e-celery`).
 
 The processes Airflow 3 runs in production, each its own OS process group with its log in `home/logs/`:
 `api-server` (serves the Execution API that every task and the triggerer talk to), `scheduler` (LocalExecutor),
-`dag-processor` and `triggerer`. The metadata DB is a dedicated PostgreSQL database, dropped and created anew.
+`dag-processor` and `triggerer`; or any other set of `airflow …` commands (`components`: name → arguments), such as
+several Celery workers and triggerers. The metadata DB is a dedicated PostgreSQL database, dropped and created anew.
 Used as a context manager, it ends every process group it started (SIGTERM, then SIGKILL) on the way out,
 whatever happened, a SIGTERM to the test process included.
 """
@@ -27,6 +28,7 @@ import psycopg2
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+LOCAL_EXECUTOR = {component: (component,) for component in COMPONENTS}
 STOP_GRACE_SECONDS = 30
 
 
@@ -89,6 +91,8 @@ class Deployment:
     database: str
     dags_folder: Path
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    components: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(LOCAL_EXECUTOR))
+    """Process name → `airflow` arguments; the name also names its log (`logs/<name>.log`)."""
     port: int = field(default_factory=free_port)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     _previous_handler: Any = None
@@ -156,10 +160,10 @@ class Deployment:
         progress(f"airflow db migrate on PostgreSQL database {self.database}: {time.monotonic() - started:.0f}s")
 
     def start(self) -> None:
-        for component in COMPONENTS:
+        for component, arguments in self.components.items():
             log = (self.logs / f"{component}.log").open("w")
             self.processes[component] = subprocess.Popen(
-                [sys.executable, "-m", "airflow", component],
+                [sys.executable, "-m", "airflow", *arguments],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -225,7 +229,7 @@ class Deployment:
         return "\n".join(self.tail(str(f.relative_to(self.logs)), 30) for f in files)
 
     def diagnostics(self) -> str:
-        return "\n".join([*(self.tail(f"{c}.log") for c in COMPONENTS), self.task_logs()])
+        return "\n".join([*(self.tail(f"{c}.log") for c in self.components), self.task_logs()])
 
     def __enter__(self) -> Deployment:
         """Started; a SIGTERM to this process (CI timeout, kill) unwinds through __exit__ like an error does."""
