@@ -77,6 +77,7 @@ def get_provider_info() -> dict[str, Any]:
                         "timeout": "30",
                         "max_retries": "5",
                         "ca_bundle": "/etc/ssl/certs/company-proxy-ca.pem",
+                        "redis_conn_id": "redis_default",
                     },
                 },
                 "conn-fields": {
@@ -101,6 +102,15 @@ def get_provider_info() -> dict[str, Any]:
                             "Path to a PEM file of the CA certificates to trust (e.g. a TLS-inspecting proxy's CA), "
                             "present on every worker and the triggerer. Empty: REQUESTS_CA_BUNDLE or SSL_CERT_FILE, "
                             "else certifi."
+                        ),
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "redis_conn_id": {
+                        "label": "Redis connection id",
+                        "description": (
+                            "An Airflow `redis` connection every worker and triggerer reaches (extra [redis]): one "
+                            "concurrency budget and one token per app id for the whole deployment. Empty: each "
+                            "process keeps its own budget (fine for one worker)."
                         ),
                         "schema": {"type": ["string", "null"]},
                     },

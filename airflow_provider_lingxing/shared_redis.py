@@ -3,13 +3,13 @@
 It is an Airflow `redis` connection (apache-airflow-providers-redis' `RedisHook`), named by the Lingxing
 connection's extra `redis_conn_id`. Clients get short timeouts and no retries of their own, so an unreachable Redis
 costs a second, never a hang; the callers then fall back (the in-process limiter, the Variable token store) with one
-warning per process and try Redis again after `RETRY_AFTER_SECONDS`. The key layout is in docs/architecture.md.
+warning per process and try Redis again after `RETRY_AFTER_SECONDS`. Every key starts with the Redis connection's
+extra `key_prefix` (default `lingxing`); the key layout is in docs/architecture.md.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import threading
 import time
@@ -45,11 +45,6 @@ def fallback_in_use() -> bool:
     return bool(_down)
 
 
-def app_key(app_id: str) -> str:
-    """Names an app id in Redis without revealing it (the app id is the AES key of the sign)."""
-    return hashlib.sha256(app_id.encode()).hexdigest()[:16]
-
-
 class SharedRedis:
     """One Redis connection id in this process: its sync client, one async client per event loop, its health.
 
@@ -60,14 +55,15 @@ class SharedRedis:
         self,
         redis_conn_id: str,
         *,
-        prefix: str = DEFAULT_KEY_PREFIX,
+        prefix: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.redis_conn_id = redis_conn_id
-        self.prefix = prefix
+        self._prefix = prefix
         self._clock = clock
         self._lock = threading.Lock()
         self._options: dict[str, Any] | None = None
+        self._key_prefix = DEFAULT_KEY_PREFIX
         self._client: redis.Redis | None = None
         self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis] = (
             weakref.WeakKeyDictionary()
@@ -77,6 +73,14 @@ class SharedRedis:
         self._async_scripts: weakref.WeakKeyDictionary[redis.asyncio.Redis, dict[str, Any]] = (
             weakref.WeakKeyDictionary()
         )
+
+    @property
+    def prefix(self) -> str:
+        """What every key starts with: the constructor's, else the Redis connection's extra `key_prefix`."""
+        if self._prefix is None:
+            self.options()
+            self._prefix = self._key_prefix
+        return self._prefix
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -126,7 +130,7 @@ class SharedRedis:
                 conn = hook.get_connection(self.redis_conn_id)
             except Exception as error:
                 raise LingxingInputError(
-                    f"redis_conn_id {self.redis_conn_id!r}: {type(error).__name__}: no such Airflow connection"
+                    f"redis_conn_id {self.redis_conn_id!r} names no Airflow connection ({type(error).__name__})"
                 ) from None
             extras = conn.extra_dejson
             if extras.get("cluster"):
@@ -135,6 +139,12 @@ class SharedRedis:
                     "(or a Sentinel-managed primary) for the Lingxing budget"
                 )
             password = conn.password if str(conn.password).lower() not in ("none", "false", "") else None
+            prefix = extras.get("key_prefix") or DEFAULT_KEY_PREFIX
+            if not isinstance(prefix, str) or not prefix.strip() or any(c in prefix for c in "{} \t\n"):
+                raise LingxingInputError(
+                    f"redis_conn_id {self.redis_conn_id!r}: extra `key_prefix` must be text without spaces or "
+                    f"braces, got {prefix!r}"
+                )
             self._options = {
                 "host": conn.host or "127.0.0.1",
                 "port": int(conn.port or 6379),
@@ -143,6 +153,7 @@ class SharedRedis:
                 "db": int(extras.get("db") or 0),
                 **{name: extras[name] for name in SSL_EXTRAS if name in extras},
             }
+            self._key_prefix = prefix
         return self._options
 
     def client(self) -> redis.Redis:
@@ -208,12 +219,12 @@ class SharedRedis:
             await client.aclose()
 
 
-_SHARED: dict[tuple[str, str], SharedRedis] = {}
+_SHARED: dict[tuple[str, str | None], SharedRedis] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_redis(redis_conn_id: str, prefix: str = DEFAULT_KEY_PREFIX) -> SharedRedis:
-    """The process's one `SharedRedis` for this connection id and key prefix."""
+def shared_redis(redis_conn_id: str, prefix: str | None = None) -> SharedRedis:
+    """The process's one `SharedRedis` for this connection id (and key prefix, when not the connection's)."""
     with _SHARED_LOCK:
         found = _SHARED.get((redis_conn_id, prefix))
         if found is None:

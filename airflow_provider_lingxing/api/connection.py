@@ -54,6 +54,8 @@ class LingxingSettings:
     timeout: float = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
     verify: bool = True
+    redis_conn_id: str | None = None
+    """An Airflow `redis` connection: one concurrency budget and one token per app id across the deployment."""
 
 
 def _extra(extras: Mapping[str, Any], name: str) -> Any:
@@ -136,6 +138,21 @@ def _verify(value: Any, where: str) -> bool:
     return text in ("true", "1", "yes")
 
 
+AIRFLOW_CONN_ID = re.compile(r"[\w.-]+", re.ASCII)
+"""The characters Airflow allows in a connection id."""
+
+
+def _redis_conn_id(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not AIRFLOW_CONN_ID.fullmatch(value.strip()):
+        raise LingxingInputError(
+            f"{where}: extra `redis_conn_id` must be the id of an Airflow `redis` connection "
+            f"(letters, digits, `_`, `.`, `-`), got {value!r}"
+        )
+    return value.strip()
+
+
 def settings_from_connection(conn: ConnectionFields) -> LingxingSettings:
     """Validates a connection before any network call; each message names the field to fix."""
     where = f"Lingxing connection {conn.conn_id!r}"
@@ -168,4 +185,5 @@ def settings_from_connection(conn: ConnectionFields) -> LingxingSettings:
         _timeout(_extra(extras, "timeout"), where),
         _max_retries(_extra(extras, "max_retries"), where),
         verify,
+        _redis_conn_id(_extra(extras, "redis_conn_id"), where),
     )

@@ -36,8 +36,8 @@ from airflow_provider_lingxing.api.orders import normalize_order, normalize_regi
 from airflow_provider_lingxing.api.results import one_per_task
 from airflow_provider_lingxing.api.retry import RetryPolicy
 from airflow_provider_lingxing.exceptions import LingxingInputError, airflow_errors
-from airflow_provider_lingxing.limits import PROCESS_LIMITER, Limiter
-from airflow_provider_lingxing.tokens import TokenKeeper, TokenStore, default_token_store
+from airflow_provider_lingxing.limits import Limiter, limiter_for
+from airflow_provider_lingxing.tokens import TokenKeeper, TokenStore, token_store_for
 from airflow_provider_lingxing.transport import Transport
 
 _MASKED: set[str] = set()
@@ -62,13 +62,13 @@ def _text_argument(value: Any, argument: str) -> str:
 
 class LingxingHook(BaseHook):
     """Talks to the Lingxing OpenAPI with a `lingxing` connection: host = Base URL, login = App ID,
-    password = App Secret; extras `timeout` (s), `max_retries`, `verify`.
+    password = App Secret; extras `timeout` (s), `max_retries`, `verify`, `redis_conn_id`.
 
     `max_in_flight` caps the requests one batched call sends at once (default: the endpoint's capacity); the
-    operators and the sensor pass their pool slots (`hooks.pool_slots_limit`). Tokens are shared through
-    `token_store` (default: an Airflow Variable per connection inside a task or the triggerer, else one store per
-    process); requests take their slots from `limiter` (default: the process's). Close it with `close()` /
-    `await aclose()` when done.
+    operators and the sensor pass their pool slots (`hooks.pool_slots_limit`). Tokens are shared per app id through
+    `token_store` (default: the connection's Redis if it names a `redis_conn_id`, else an Airflow Variable inside a
+    task or the triggerer, else one store per process); requests take their slots from `limiter` (default: Redis
+    leases with `redis_conn_id`, else the process's budget). Close it with `close()` / `await aclose()` when done.
     """
 
     conn_name_attr = "lingxing_conn_id"
@@ -97,7 +97,7 @@ class LingxingHook(BaseHook):
         self.max_in_flight = max_in_flight
         self._token_store = token_store
         self._retry_policy = retry_policy or RetryPolicy()
-        self._limiter = limiter or PROCESS_LIMITER
+        self._limiter = limiter
         self._settings: LingxingSettings | None = None
         self._keeper: TokenKeeper | None = None
         self._transport: Transport | None = None
@@ -133,8 +133,8 @@ class LingxingHook(BaseHook):
                 return
             _mask(settings.app_secret)
             self._retry_policy = replace(self._retry_policy, max_retries=settings.max_retries)
-            self._transport = Transport(settings, self._limiter)
-            store = self._token_store or default_token_store()
+            self._transport = Transport(settings, self._limiter or limiter_for(settings))
+            store = self._token_store or token_store_for(settings)
             self._keeper = TokenKeeper(
                 settings, store, self._transport, policy=self._retry_policy, log=self.log, clock=self._now, mask=_mask
             )

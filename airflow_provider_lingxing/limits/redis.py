@@ -23,8 +23,9 @@ from dataclasses import dataclass
 import redis
 
 from airflow_provider_lingxing.api.endpoints import Endpoint
+from airflow_provider_lingxing.api.tokens import app_fingerprint
 from airflow_provider_lingxing.limits.budget import PROCESS_BUDGETS, ProcessBudgets
-from airflow_provider_lingxing.shared_redis import SharedRedis, app_key
+from airflow_provider_lingxing.shared_redis import SharedRedis
 
 LEASE_MARGIN_SECONDS = 5.0
 """A lease outlives the request timeout by this much: a slow answer still holds its slot."""
@@ -121,7 +122,7 @@ class LeaseKeys:
 
     @classmethod
     def of(cls, shared: SharedRedis, app_id: str, endpoint: Endpoint) -> LeaseKeys:
-        base = shared.key("limit", "{" + f"{app_key(app_id)}:{endpoint.path}" + "}")
+        base = shared.key("limit", "{" + f"{app_fingerprint(app_id)}:{endpoint.path}" + "}")
         return cls(f"{base}:leases", f"{base}:queue", f"{base}:seen", f"{base}:tickets", f"{base}:wake:")
 
     def all(self) -> list[str]:

@@ -14,6 +14,7 @@ import logging
 import time
 import weakref
 from collections.abc import Callable, Generator, Mapping
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -27,13 +28,14 @@ from airflow_provider_lingxing.api.retry import RetryPolicy
 from airflow_provider_lingxing.api.tokens import (
     AccessToken,
     TokenAction,
+    app_fingerprint,
     newer_than,
     owner_fingerprint,
     store_key,
     token_action,
 )
 from airflow_provider_lingxing.tokens.locks import aexclusive, exclusive
-from airflow_provider_lingxing.tokens.stores import TokenStore
+from airflow_provider_lingxing.tokens.stores import LockingTokenStore, TokenStore
 from airflow_provider_lingxing.transport import Transport
 
 _log = logging.getLogger(__name__)
@@ -56,9 +58,10 @@ def _no_mask(*secrets: str) -> None:
 class TokenKeeper:
     """The live token of one connection, shared through `store` with every other process of the deployment.
 
-    Fetches are serialised per app in the process and on the host (`tokens/locks.py`), and the store is re-read
-    inside the locks, so concurrent callers end up with one fetch. `mask` is told every secret met (Airflow's
-    log masker, in a task).
+    Every connection of one app id shares one store entry. Fetches are serialised per app id in the process and on
+    the host (`tokens/locks.py`), or across machines by a store with a lock of its own (Redis), and the store is
+    re-read inside the lock, so concurrent callers end up with one fetch. `mask` is told every secret met
+    (Airflow's log masker, in a task).
     """
 
     def __init__(
@@ -75,8 +78,9 @@ class TokenKeeper:
         self.settings = settings
         self.store = store
         self.transport = transport
-        self.key = store_key(settings.conn_id)
         self.owner = owner_fingerprint(settings.base_url, settings.app_id)
+        self.app = app_fingerprint(settings.app_id)
+        self.key = store_key(self.app)
         self._policy = policy
         self._log = log
         self._clock = clock
@@ -117,8 +121,19 @@ class TokenKeeper:
     async def afetch_new(self) -> AccessToken:
         return await self._arun(self._fetch_new)
 
+    def _fetch_lock(self) -> AbstractContextManager[object]:
+        """The store's own cross-machine lock if it has one (Redis), else this host's (`tokens/locks.py`)."""
+        if isinstance(self.store, LockingTokenStore):
+            return self.store.fetch_lock(self.key, partial(exclusive, self.app))
+        return exclusive(self.app)
+
+    def _afetch_lock(self) -> AbstractAsyncContextManager[object]:
+        if isinstance(self.store, LockingTokenStore):
+            return self.store.afetch_lock(self.key, partial(aexclusive, self.app))
+        return aexclusive(self.app)
+
     def _run(self, plan: TokenPlan) -> AccessToken:
-        with exclusive(self.owner):
+        with self._fetch_lock():
             token: AccessToken = calls.run(plan, self._perform)
             return token
 
@@ -126,7 +141,7 @@ class TokenKeeper:
         """Coroutines of one event loop queue on an asyncio lock, then take the process and host locks."""
         loop = asyncio.get_running_loop()
         lock = self._async_locks.get(loop) or self._async_locks.setdefault(loop, asyncio.Lock())
-        async with lock, aexclusive(self.owner):
+        async with lock, self._afetch_lock():
             token: AccessToken = await calls.arun(make_plan(), self._aperform)
             return token
 

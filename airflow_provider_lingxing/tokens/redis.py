@@ -23,8 +23,9 @@ from typing import Any
 import redis
 from redis.exceptions import LockError
 
-from airflow_provider_lingxing.api.tokens import TOKEN_STORE_KEY_PREFIX, AccessToken, TokenStore
+from airflow_provider_lingxing.api.tokens import TOKEN_STORE_KEY_PREFIX, AccessToken
 from airflow_provider_lingxing.shared_redis import SharedRedis
+from airflow_provider_lingxing.tokens.stores import TokenStore
 
 FETCH_LOCK_SECONDS = 120.0
 """A fetch lock not released (its holder died) frees itself after this long."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
-from typing import Protocol
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from typing import Protocol, runtime_checkable
 
 from airflow_provider_lingxing.api.tokens import AccessToken
 
@@ -14,6 +16,20 @@ class TokenStore(Protocol):
     def get(self, key: str) -> AccessToken | None: ...
 
     def put(self, key: str, token: AccessToken) -> None: ...
+
+
+@runtime_checkable
+class LockingTokenStore(TokenStore, Protocol):
+    """A store that also serialises token fetches across machines (Redis); `fallback` is the host's lock, for when
+    the store cannot be reached."""
+
+    def fetch_lock(
+        self, key: str, fallback: Callable[[], AbstractContextManager[object]]
+    ) -> AbstractContextManager[object]: ...
+
+    def afetch_lock(
+        self, key: str, fallback: Callable[[], AbstractAsyncContextManager[object]]
+    ) -> AbstractAsyncContextManager[object]: ...
 
 
 class MemoryTokenStore:

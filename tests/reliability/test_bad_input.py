@@ -86,6 +86,12 @@ CONNECTIONS = {
     "max_retries fractional": ({"extra": {"max_retries": 2.5}}, "extra `max_retries` must be a whole number"),
     "verify not a boolean": ({"extra": {"verify": "maybe"}}, "extra `verify` must be true or false"),
     "extra not JSON": ({"extra": "{timeout: 3"}, "extra is not valid JSON"),
+    "redis_conn_id with a space": ({"extra": {"redis_conn_id": "my redis"}}, "extra `redis_conn_id` must be the id"),
+    "redis_conn_id not text": ({"extra": {"redis_conn_id": 6379}}, "extra `redis_conn_id` must be the id"),
+    "redis_conn_id names nothing": (
+        {"extra": {"redis_conn_id": "no_such_redis"}},
+        "extra redis_conn_id 'no_such_redis' names no Airflow connection",
+    ),
     "extra a JSON list": ({"extra": "[30]"}, "extra must be a JSON object"),
 }
 

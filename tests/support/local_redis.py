@@ -21,9 +21,10 @@ HOST, PORT = "127.0.0.1", 6379
 REQUIRE_REDIS = "LINGXING_REQUIRE_REDIS"
 
 
-def connection_json(port: int = PORT) -> str:
+def connection_json(port: int = PORT, key_prefix: str | None = None) -> str:
     """An Airflow `redis` connection to the local server (or to a proxy/dead port), for AIRFLOW_CONN_<ID>."""
-    return json.dumps({"conn_type": "redis", "host": HOST, "port": port})
+    extra = {"key_prefix": key_prefix} if key_prefix else {}
+    return json.dumps({"conn_type": "redis", "host": HOST, "port": port, "extra": extra})
 
 
 def require_redis() -> redis.Redis:

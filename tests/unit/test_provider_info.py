@@ -20,7 +20,7 @@ from airflow_provider_lingxing import __version__
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "airflow_provider_lingxing"
 HOOK_CLASS = "airflow_provider_lingxing.hooks.lingxing.LingxingHook"
-EXTRA_FIELDS = {"timeout", "max_retries", "verify", "ca_bundle"}
+EXTRA_FIELDS = {"timeout", "max_retries", "verify", "ca_bundle", "redis_conn_id"}
 
 
 def test_providers_manager_knows_the_provider_and_its_form():

@@ -1,6 +1,7 @@
 """Runs the token DAG with dag.test() in a fresh Airflow home; prints a JSON summary on its last line.
 
-Usage (AIRFLOW_HOME and the connection already in the environment): run_token_dag.py DAG_FILE
+Usage (AIRFLOW_HOME and the connection already in the environment): run_token_dag.py DAG_FILE VARIABLE
+(VARIABLE: the token's Variable, `lingxing_token__<app_fingerprint(app id)>`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 import sys
 
 
-def main(dag_file: str) -> None:
+def main(dag_file: str, variable: str) -> None:
     spec = importlib.util.spec_from_file_location("lingxing_token_variable", dag_file)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -27,11 +28,11 @@ def main(dag_file: str) -> None:
             {
                 "state": str(run.state),
                 "returned": returned if not isinstance(returned, bytes) else returned.decode(),
-                "variable": Variable.get("lingxing_token__lingxing_default", default_var=None),
+                "variable": Variable.get(variable, default_var=None),
             }
         )
     )
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2])

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_lingxing.api.tokens import app_fingerprint, store_key
+
 pytestmark = pytest.mark.integration
 
 HERE = Path(__file__).parent
@@ -37,8 +39,9 @@ def test_tasks_share_the_token_through_a_variable_and_never_log_it(lingxing_simu
         [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
     )
     assert migrate.returncode == 0, migrate.stderr[-3000:]
+    variable = store_key(app_fingerprint(lingxing_simulator.app_id))  # one per app id, whatever the connection
     run = subprocess.run(
-        [sys.executable, str(HERE / "run_token_dag.py"), str(dags / DAG_FILE.name)],
+        [sys.executable, str(HERE / "run_token_dag.py"), str(dags / DAG_FILE.name), variable],
         env=env,
         capture_output=True,
         text=True,

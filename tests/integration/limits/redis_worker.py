@@ -4,6 +4,8 @@ hold PREFIX LEASE_SECONDS COUNT: takes COUNT result slots, prints `held`, then s
 race PREFIX CALLS sync|async: prints `ready`, waits for a line on stdin (the start), then takes CALLS slots
 (20 threads or coroutines), each counting itself in the Redis key PREFIX:in-flight while it holds its slot;
 prints {"peak": most holders seen at once, "granted": slots granted, "seconds": wall} as JSON.
+hook IDS sync|async: prints `ready`, waits for a line on stdin, then fetches the results of IDS task ids with
+LingxingHook (connection `lingxing_default`, as the environment gives it); prints {"results": n, "fetched": tokens}.
 """
 
 from __future__ import annotations
@@ -81,8 +83,33 @@ def race(prefix: str, calls: int, kind: str) -> None:
     print(json.dumps({"peak": peak[0], "granted": granted[0], "seconds": time.monotonic() - started}), flush=True)
 
 
+def fetch_results(ids: int, kind: str) -> None:
+    from airflow_provider_lingxing.hooks.lingxing import LingxingHook
+
+    hook = LingxingHook()
+    hook.settings  # noqa: B018  (the connection, and its Redis, resolved before the start)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    if kind == "sync":
+        results = hook.get_fulfillment_results("A1SIMNA0000001", range(1, ids + 1))
+    else:
+
+        async def main() -> list[dict]:
+            try:
+                return await hook.aget_fulfillment_results("A1SIMNA0000001", range(1, ids + 1))
+            finally:
+                await hook.aclose()
+
+        results = asyncio.run(main())
+    print(json.dumps({"results": len(results), "fetched": hook.token_keeper.fetched}), flush=True)
+
+
 if __name__ == "__main__":
-    mode, prefix, *rest = sys.argv[1:]
+    mode, *rest = sys.argv[1:]
+    if mode == "hook":
+        fetch_results(int(rest[0]), rest[1])
+        sys.exit()
+    prefix, *rest = rest
     if mode == "hold":
         hold(prefix, float(rest[0]), int(rest[1]))
     else:

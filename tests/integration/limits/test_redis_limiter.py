@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from cryptography.fernet import Fernet
 from support.local_redis import LoopbackProxy, connection_json, dead_port
 
 from airflow_provider_lingxing import shared_redis as shared_redis_module
@@ -30,6 +31,7 @@ WORKER = Path(__file__).with_name("redis_worker.py")
 REPO = Path(__file__).resolve().parents[3]
 APP_ID = "ak_redis_test_app"  # as redis_worker.py
 CAPACITY = GET_FULFILLMENT_RESULT.capacity
+RESULTS = GET_FULFILLMENT_RESULT.path
 
 
 def limiter(prefix: str, conn_id: str = "redis", lease_seconds: float = 30) -> RedisLimiter:
@@ -251,3 +253,34 @@ def test_after_the_pause_redis_is_tried_again_and_the_fallback_ends(redis_prefix
         with lim.slot(APP_ID, GET_FULFILLMENT_RESULT):
             assert client.zcard(keys.leases) == 1, "after the pause, leases come from Redis again"
         assert not fallback_in_use()
+
+
+@pytest.mark.parametrize("second", ["sync", "async"])
+@pytest.mark.lingxing_simulator(latency=0.03)
+def test_two_worker_processes_through_the_connections_redis_stay_under_the_bucket_with_one_token(
+    lingxing_simulator, redis_prefix, monkeypatch, second
+):
+    """The user's set-up: the `lingxing` connection names a `redis` connection; two processes fetch results."""
+    lingxing = {**json.loads(lingxing_simulator.connection_json()), "extra": {"redis_conn_id": "redis"}}
+    monkeypatch.setenv("AIRFLOW_CONN_LINGXING_DEFAULT", json.dumps(lingxing))
+    monkeypatch.setenv("AIRFLOW_CONN_REDIS", connection_json(key_prefix=redis_prefix))
+    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", Fernet.generate_key().decode())
+    ids = 200
+    workers = [worker("hook", str(ids), kind) for kind in ("sync", second)]
+    for one in workers:
+        assert one.stdout.readline().strip() == "ready", one.stderr.read()
+    for one in workers:
+        one.stdin.write("go\n")
+        one.stdin.flush()
+    outcomes = []
+    for one in workers:
+        out, err = one.communicate(timeout=120)
+        assert one.returncode == 0, err[-3000:]
+        outcomes.append(json.loads(out.strip().splitlines()[-1]))
+
+    stats = lingxing_simulator.stats()
+    assert stats["rate_limited"] == 0
+    assert stats["peak_in_flight"][lingxing_simulator.app_id][RESULTS] == CAPACITY
+    assert stats["requests"][RESULTS] == {"0": 2 * ids // 10}
+    assert stats["tokens_issued"]["access"] == 1 == sum(o["fetched"] for o in outcomes)
+    assert redis.Redis().keys(f"{redis_prefix}:token:*"), "the token was shared through Redis"

@@ -14,15 +14,16 @@ import redis
 from cryptography.fernet import Fernet
 from support.local_redis import connection_json, dead_port
 
-from airflow_provider_lingxing.api.tokens import AccessToken, MemoryTokenStore, store_key
+from airflow_provider_lingxing.api.tokens import AccessToken, app_fingerprint, store_key
 from airflow_provider_lingxing.shared_redis import SharedRedis
 from airflow_provider_lingxing.tokens import redis as redis_tokens
 from airflow_provider_lingxing.tokens.redis import RedisTokenStore
+from airflow_provider_lingxing.tokens.stores import MemoryTokenStore
 
 pytestmark = pytest.mark.integration
 
-KEY = store_key("5f0c2b1e9d8a7c6b")
-OWNER = "5f0c2b1e9d8a7c6b"
+OWNER = app_fingerprint("ak_redis_token_app")
+KEY = store_key(OWNER)
 
 
 class DeploymentFernet:

@@ -8,6 +8,7 @@ from airflow_provider_lingxing.api.tokens import (
     REFRESH_MARGIN_SECONDS,
     AccessToken,
     TokenAction,
+    app_fingerprint,
     newer_than,
     owner_fingerprint,
     store_key,
@@ -16,6 +17,7 @@ from airflow_provider_lingxing.api.tokens import (
 from airflow_provider_lingxing.tokens import MemoryTokenStore
 
 OWNER = owner_fingerprint("https://openapi.lingxing.com", "ak_3fK9pQ2xLm7Za")
+APP = app_fingerprint("ak_3fK9pQ2xLm7Za")
 NOW = 1_700_000_000.0
 
 
@@ -67,6 +69,14 @@ def test_use_then_refresh_shortly_before_expiry_then_fetch():
 def test_a_token_of_another_app_or_host_is_never_used():
     other = owner_fingerprint("https://openapi.lingxing.com", "ak_another_app_16")
     assert token_action(_token(), now=NOW, owner=other) is TokenAction.FETCH
+    elsewhere = owner_fingerprint("https://lingxing.example.net", "ak_3fK9pQ2xLm7Za")
+    assert token_action(_token(), now=NOW, owner=elsewhere) is TokenAction.FETCH
+
+
+def test_one_store_entry_per_app_id_that_does_not_reveal_it():
+    assert app_fingerprint("ak_3fK9pQ2xLm7Za") == APP != app_fingerprint("ak_3fK9pQ2xLm7Zb")
+    assert "3fK9" not in APP and len(APP) == 16
+    assert store_key(APP) == f"lingxing_token__{APP}"
 
 
 def test_newer_than_wants_another_live_token():
@@ -77,9 +87,9 @@ def test_newer_than_wants_another_live_token():
     assert not newer_than(_token("acc-2", expires_in=-1), refused, now=NOW, owner=OWNER)
 
 
-def test_memory_store_and_key_per_connection():
+def test_memory_store_and_key_per_app_id():
     store = MemoryTokenStore()
-    assert store.get(store_key("lingxing_default")) is None
-    store.put(store_key("lingxing_default"), _token())
-    assert store.get("lingxing_token__lingxing_default") == _token()
-    assert store.get(store_key("other")) is None
+    assert store.get(store_key(APP)) is None
+    store.put(store_key(APP), _token())
+    assert store.get(f"lingxing_token__{APP}") == _token()
+    assert store.get(store_key(app_fingerprint("ak_another_app_16"))) is None

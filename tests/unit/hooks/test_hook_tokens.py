@@ -8,14 +8,15 @@ import time
 from typing import ClassVar
 
 import pytest
-from support.canned_lingxing import APP_SECRET, FAST_RETRIES, REFRESH_PATH, RESULTS_PATH, TOKEN_PATH, envelope
+from support.canned_lingxing import APP_ID, APP_SECRET, FAST_RETRIES, REFRESH_PATH, RESULTS_PATH, TOKEN_PATH, envelope
 
-from airflow_provider_lingxing.api.tokens import REFRESH_MARGIN_SECONDS, AccessToken, store_key
+from airflow_provider_lingxing.api.tokens import REFRESH_MARGIN_SECONDS, AccessToken, app_fingerprint, store_key
 from airflow_provider_lingxing.hooks import lingxing as hook_module
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
 from airflow_provider_lingxing.tokens import PROCESS_TOKEN_STORE, MemoryTokenStore, VariableTokenStore
 
-KEY = store_key("lingxing_default")
+KEY = store_key(app_fingerprint(APP_ID))
+"""One entry per app id: every connection of the app shares it."""
 
 
 @pytest.fixture
@@ -153,7 +154,7 @@ class FakeVariable:
         cls.values[key] = value
 
 
-def test_inside_airflow_the_token_lives_in_a_masked_variable_per_connection(fake, connect, monkeypatch):
+def test_inside_airflow_the_token_lives_in_a_masked_variable_per_app_id(fake, connect, monkeypatch):
     from airflow.sdk.execution_time import task_runner
 
     FakeVariable.values = {}
@@ -167,7 +168,7 @@ def test_inside_airflow_the_token_lives_in_a_masked_variable_per_connection(fake
     first = LingxingHook()
     assert isinstance(first.token_keeper.store, VariableTokenStore)
     first.list_sellers()
-    stored = json.loads(FakeVariable.values["lingxing_token__lingxing_default"])
+    stored = json.loads(FakeVariable.values[KEY])
     assert stored["access_token"] == fake.live_token
     assert stored["expires_at"] > time.time() + 7000
 
@@ -179,9 +180,9 @@ def test_inside_airflow_the_token_lives_in_a_masked_variable_per_connection(fake
 def test_garbage_in_the_variable_is_replaced(fake, connect, monkeypatch):
     from airflow.sdk.execution_time import task_runner
 
-    FakeVariable.values = {"lingxing_token__lingxing_default": "not a token"}
+    FakeVariable.values = {KEY: "not a token"}
     monkeypatch.setattr("airflow.sdk.Variable", FakeVariable)
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", object(), raising=False)
     connect(fake.base_url)
     LingxingHook().list_sellers()
-    assert json.loads(FakeVariable.values["lingxing_token__lingxing_default"])["access_token"] == fake.live_token
+    assert json.loads(FakeVariable.values[KEY])["access_token"] == fake.live_token
