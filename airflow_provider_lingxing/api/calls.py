@@ -144,7 +144,7 @@ def _exchange(build: Callable[[], HttpRequest], endpoint: Endpoint, attempt: int
     started = time.perf_counter()
     try:
         answer: HttpAnswer = yield Send(endpoint, build)
-        data = parse_response(answer.status, answer.body, path=endpoint.path)
+        data = parse_response(answer.status, answer.body, path=endpoint.path, headers=answer.headers)
     except LingxingApiError as error:
         _log_attempt(log, endpoint, attempt, _outcome(error), started)
         raise

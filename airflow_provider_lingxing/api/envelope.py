@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow_provider_lingxing.api import errors
 
@@ -66,8 +68,30 @@ def error_for(code: str | None, message: str, *, path: str, request_id: str | No
     return cls(message, code=None if code is None else str(code), request_id=request_id, path=path, hint=hint)
 
 
-def parse_response(status: int, body: bytes, *, path: str) -> Any:
+def redirect_error(status: int, location: str | None, *, path: str) -> errors.LingxingFatalError:
+    """A 3xx, never followed: no documented endpoint redirects, and following would re-send the token request's
+    body (it holds the app secret) to another origin. Names the target's host only, never its path or query."""
+    try:
+        target = urlsplit(location or "")
+        host, port = target.hostname, target.port
+    except ValueError:
+        host, port = None, None
+    if host and ":" in host:
+        host = f"[{host}]"
+    where = f"{host}:{port}" if host and port else host
+    to = f"redirected to {where}" if where else "redirected" + (" on the same host" if location else "")
+    return errors.LingxingFatalError(
+        f"HTTP {status}: {to}; not followed (no Lingxing endpoint redirects, and following would re-send the "
+        "request, the app secret included, to another address)",
+        path=path,
+        hint="Check the connection's Base URL (host) and any proxy between Airflow and Lingxing",
+    )
+
+
+def parse_response(status: int, body: bytes, *, path: str, headers: Mapping[str, str] | None = None) -> Any:
     """The `data` of a successful answer; raises the classified error otherwise."""
+    if 300 <= status < 400:
+        raise redirect_error(status, (headers or {}).get("Location"), path=path)
     try:
         envelope = json.loads(body)
     except ValueError:

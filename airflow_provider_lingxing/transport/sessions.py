@@ -108,6 +108,7 @@ class Transport:
                     data=request.body,
                     headers=request.headers,
                     timeout=self.settings.timeout,
+                    allow_redirects=False,
                 )
                 answer = HttpAnswer(response.status_code, response.content, response.headers)
             except requests.RequestException as error:
@@ -123,7 +124,7 @@ class Transport:
             request = send.request
             try:
                 response = await client.request(
-                    request.method, request.url, content=request.body, headers=request.headers
+                    request.method, request.url, content=request.body, headers=request.headers, follow_redirects=False
                 )
                 answer = HttpAnswer(response.status_code, response.content, response.headers)
             except httpx.HTTPError as error:

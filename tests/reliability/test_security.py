@@ -146,6 +146,67 @@ def test_verify_false_works_and_says_so(transport: str, tls_server: str, monkeyp
     assert warnings and "WARNING" in warnings[0], transcript.text[-2000:]
 
 
+# ---------------------------------------------------------------------------------------------- redirects
+
+
+class _Thief(BaseHTTPRequestHandler):
+    """Records whatever reaches it: a redirect followed blindly would bring the token request's body here."""
+
+    received: list[bytes]
+
+    def do_POST(self) -> None:
+        self.received.append(self.path.encode() + b"\n" + self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_POST
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+@pytest.mark.parametrize("transport", ["sync", "async"])
+def test_a_redirect_is_not_followed_and_the_secret_stays_home(transport: str, monkeypatch):
+    """A hostile (or misconfigured) proxy answers 307 to another origin: nothing is re-sent there, the call fails
+    at once naming the status and the host, and the Location's query (which could carry anything) is not quoted."""
+    received: list[bytes] = []
+    thief, thief_url = _serve(type("Thief", (_Thief,), {"received": received}))
+
+    class Redirecting(_Thief):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(307)
+            self.send_header("Location", f"{thief_url}/steal?note=query-not-to-quote")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST
+
+    proxy, proxy_url = _serve(Redirecting)
+    try:
+        conn = {"conn_type": "lingxing", "host": proxy_url, "login": DEFAULT_APP_ID, "password": DEFAULT_APP_SECRET}
+        monkeypatch.setenv("AIRFLOW_CONN_LINGXING_DEFAULT", json.dumps({**conn, "extra": {"max_retries": 3}}))
+        transcript = Transcript()
+        with capture_logs(transcript), pytest.raises(LingxingFatalError) as raised:
+            LingxingHook().list_sellers() if transport == "sync" else asyncio.run(_alist_sellers())
+    finally:
+        proxy.shutdown()
+        thief.shutdown()
+    assert received == [], "the redirect was followed"
+    message = str(raised.value)
+    assert "HTTP 307" in message and f"127.0.0.1:{thief.server_address[1]}" in message
+    assert "query-not-to-quote" not in message and "/steal" not in message
+    assert DEFAULT_APP_SECRET not in message + transcript.text
+    assert "retry" not in transcript.text, "a redirect is not retried"
+
+
 # ---------------------------------------------------------------------------------------------- SQL
 
 HOSTILE = "O'Brien \"; DROP TABLE {victim}; -- \\N \t tab \n newline \\ backslash 标发 %s %(x)s ? \x00 nul \ud800"

@@ -166,3 +166,22 @@ def test_errors_survive_pickling_for_airflow():
     failure = TransportFailure("no answer within 3 s", delivered=True, path=PATH)
     copy = pickle.loads(pickle.dumps(failure))
     assert (type(copy), copy.delivered, str(copy)) == (TransportFailure, True, str(failure))
+
+
+@pytest.mark.parametrize(
+    ("location", "named"),
+    [
+        ("http://127.0.0.1:9999/steal?access_token=abc", "redirected to 127.0.0.1:9999;"),
+        ("https://evil.example/x?sign=s", "redirected to evil.example;"),
+        ("http://[::1]:8080/y?appSecret=z", "redirected to [::1]:8080;"),
+        ("/elsewhere?sign=s", "redirected on the same host;"),
+        (None, "HTTP 302: redirected;"),
+    ],
+)
+def test_a_redirect_is_fatal_and_names_only_the_host(location, named):
+    headers = {} if location is None else {"Location": location}
+    with pytest.raises(exc.LingxingFatalError) as raised:
+        parse_response(302, b'{"code": 0, "data": []}', path=PATH, headers=headers)
+    assert named in str(raised.value)
+    assert not any(secret in str(raised.value) for secret in ("abc", "sign=", "appSecret", "/steal", "/x", "/y"))
+    assert decide(raised.value, retries_done=0, renewals_done=0, idempotent=True, policy=POLICY).action is Action.RAISE
