@@ -12,7 +12,7 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property, partial
 from typing import Any, NamedTuple, Protocol, TypeVar
 from urllib.parse import quote, urlencode
@@ -46,6 +46,8 @@ class HttpRequest:
     url: str
     body: bytes | None
     headers: Mapping[str, str]
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+    """What it carries that an echo of it must not show (the token and sign, or the app secret)."""
 
 
 class HttpAnswer(NamedTuple):
@@ -106,14 +108,16 @@ def build_business_request(
     business = drop_none(dict(payload or {}))
     gateway = signed_query(business, app_id=app_id, access_token=access_token, timestamp=timestamp)
     url = join_url(base_url, endpoint.path)
+    secrets = (access_token, gateway["sign"])
     if endpoint.method == "GET":
         query = {**{key: sign_value(value) for key, value in business.items()}, **gateway}
-        return HttpRequest("GET", f"{url}?{encode_query(query)}", None, {})
+        return HttpRequest("GET", f"{url}?{encode_query(query)}", None, {}, secrets)
     return HttpRequest(
         endpoint.method,
         f"{url}?{encode_query(gateway)}",
         encode_body(business),
         {"Content-Type": JSON_CONTENT_TYPE},
+        secrets,
     )
 
 
@@ -128,9 +132,14 @@ def encode_multipart(fields: Mapping[str, str]) -> tuple[str, bytes]:
     return f"multipart/form-data; boundary={boundary}", body.encode()
 
 
+SECRET_FORM_FIELDS = ("appSecret", "refreshToken")
+
+
 def build_form_request(endpoint: Endpoint, *, base_url: str, fields: Mapping[str, str]) -> HttpRequest:
     content_type, body = encode_multipart(fields)
-    return HttpRequest(endpoint.method, join_url(base_url, endpoint.path), body, {"Content-Type": content_type})
+    secrets = tuple(fields[name] for name in SECRET_FORM_FIELDS if fields.get(name))
+    url = join_url(base_url, endpoint.path)
+    return HttpRequest(endpoint.method, url, body, {"Content-Type": content_type}, secrets)
 
 
 def _outcome(error: LingxingApiError) -> str:
@@ -143,8 +152,11 @@ def _exchange(build: Callable[[], HttpRequest], endpoint: Endpoint, attempt: int
     """One attempt: send, parse, and the one debug line per API call (never the URL: it holds secrets)."""
     started = time.perf_counter()
     try:
-        answer: HttpAnswer = yield Send(endpoint, build)
-        data = parse_response(answer.status, answer.body, path=endpoint.path, headers=answer.headers)
+        send = Send(endpoint, build)
+        answer: HttpAnswer = yield send
+        data = parse_response(
+            answer.status, answer.body, path=endpoint.path, headers=answer.headers, secrets=send.request.secrets
+        )
     except LingxingApiError as error:
         _log_attempt(log, endpoint, attempt, _outcome(error), started)
         raise

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_provider_lingxing.api import errors
+from airflow_provider_lingxing.api.redaction import excerpt, scrub
 
 # code → (exception class, actionable hint). One table: every documented code is classified here.
 ERROR_CODES: dict[str, tuple[type[errors.LingxingApiError], str]] = {
@@ -88,8 +89,16 @@ def redirect_error(status: int, location: str | None, *, path: str) -> errors.Li
     )
 
 
-def parse_response(status: int, body: bytes, *, path: str, headers: Mapping[str, str] | None = None) -> Any:
-    """The `data` of a successful answer; raises the classified error otherwise."""
+def parse_response(
+    status: int,
+    body: bytes,
+    *,
+    path: str,
+    headers: Mapping[str, str] | None = None,
+    secrets: Iterable[str] = (),
+) -> Any:
+    """The `data` of a successful answer; raises the classified error otherwise. Any server text quoted in the
+    error is scrubbed of `secrets` (what the request carried) and of secret parameters, and capped."""
     if 300 <= status < 400:
         raise redirect_error(status, (headers or {}).get("Location"), path=path)
     try:
@@ -97,14 +106,21 @@ def parse_response(status: int, body: bytes, *, path: str, headers: Mapping[str,
     except ValueError:
         envelope = None
     if not isinstance(envelope, dict):
+        text = excerpt(body, secrets)
+        said = f" ({text})" if text else ""
         if status >= 500:
-            raise errors.LingxingTransientError(f"HTTP {status}", path=path)
+            raise errors.LingxingTransientError(f"HTTP {status}{said}", path=path)
         if status in (401, 403, 404, 405, 400):
-            raise error_for(str(status), f"HTTP {status}", path=path)
-        raise errors.LingxingTransientError(f"HTTP {status} with a body that is not a JSON object", path=path)
+            raise error_for(str(status), f"HTTP {status}{said}", path=path)
+        raise errors.LingxingTransientError(f"HTTP {status} with a body that is not a JSON object{said}", path=path)
+    secrets = tuple(secrets)
     code = envelope.get("code")
-    message = str(envelope.get("message") or envelope.get("msg") or "")
+    if code is not None:
+        code = scrub(str(code), secrets, limit=40)
+    message = scrub(str(envelope.get("message") or envelope.get("msg") or ""), secrets)
     request_id = envelope.get("request_id")
+    if request_id is not None:
+        request_id = scrub(str(request_id), secrets, limit=100)
     if code is not None and str(code) in SUCCESS_CODES and status < 400:
         if "data" not in envelope:
             raise errors.LingxingFatalError("the answer has no `data` field", path=path, request_id=request_id)

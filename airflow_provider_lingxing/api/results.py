@@ -15,6 +15,7 @@ import pendulum
 
 from airflow_provider_lingxing.api.errors import LingxingFatalError
 from airflow_provider_lingxing.api.fulfillment import MAX_TASK_ID_DIGITS
+from airflow_provider_lingxing.api.redaction import scrub
 
 COLUMN_TYPES: tuple[tuple[str, str], ...] = (
     ("seller_id", "VARCHAR(64) NOT NULL"),
@@ -238,9 +239,11 @@ def one_per_task(answers: list[Any], path: str) -> list[dict]:
             raise LingxingFatalError(f"expected a list of task results, got {type(answer).__name__}", path=path)
         for result in answer:
             if not isinstance(result, Mapping):
-                raise LingxingFatalError(f"expected each task result to be an object, got {result!r:.100}", path=path)
+                raise LingxingFatalError(
+                    f"expected each task result to be an object, got {scrub(repr(result))}", path=path
+                )
             key = str(result.get("task_id", "")).strip().lstrip("0")
             if not (key.isascii() and key.isdigit() and len(key) <= MAX_TASK_ID_DIGITS):
-                raise LingxingFatalError(f"a task result has task_id {result.get('task_id')!r:.100}", path=path)
+                raise LingxingFatalError(f"a task result has task_id {scrub(repr(result.get('task_id')))}", path=path)
             by_task.setdefault(key, result)
     return sorted(by_task.values(), key=_task_id_order)

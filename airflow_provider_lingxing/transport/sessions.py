@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import threading
 
 import httpx
@@ -15,6 +14,7 @@ from airflow_provider_lingxing.api.calls import HttpAnswer, Send
 from airflow_provider_lingxing.api.connection import LingxingSettings
 from airflow_provider_lingxing.api.endpoints import ENDPOINTS
 from airflow_provider_lingxing.api.errors import LingxingApiError
+from airflow_provider_lingxing.api.redaction import scrub
 from airflow_provider_lingxing.limits import Limiter
 from airflow_provider_lingxing.transport.failures import httpx_failure, requests_failure
 
@@ -22,15 +22,13 @@ USER_AGENT = "airflow-provider-lingxing"
 MAX_POOLED_CONNECTIONS = max(e.capacity for e in ENDPOINTS.values())
 """Keep-alive connections per client: as many as any endpoint's capacity."""
 
-_SECRET_QUERY = re.compile(r"(?i)\b(access_token|sign|appSecret|refreshToken)=[^&\s\"'#]*")
-
 
 class _RedactSignedUrls(logging.Filter):
     """urllib3 (debug) and httpx (info) log request URLs, whose query holds the token and the sign."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        redacted = _SECRET_QUERY.sub(r"\1=***", message)
+        redacted = scrub(message, limit=None)
         if redacted != message:
             record.msg, record.args = redacted, None
         return True

@@ -16,7 +16,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email import policy
 from email.parser import BytesParser
 from typing import Any
@@ -64,6 +64,8 @@ class Reply:
     delay: float = 0.0
     failure: str | None = None
     """"drop" (the connection breaks after the request left) or "timeout" (no answer in time)."""
+    echo: Callable[[Seen], bytes] | None = None
+    """Makes the body from the request (a proxy that reflects what it was sent)."""
 
 
 def envelope(code: Any, data: Any = None, message: str = "error", **extra: Any) -> Reply:
@@ -127,6 +129,8 @@ class CannedLingxing:
         with self._lock:
             self.requests.append(seen)
             scripted = self.scripts[seen.path].pop(0) if self.scripts[seen.path] else None
+        if scripted is not None and scripted.echo is not None:
+            return replace(scripted, body=scripted.echo(seen))
         if scripted is not None:
             return scripted
         if seen.path == TOKEN_PATH:

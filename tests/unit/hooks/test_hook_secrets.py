@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
 import traceback
+from urllib.parse import quote, quote_plus, urlencode
 
 import pytest
-from support.canned_lingxing import FAST_RETRIES, RESULTS_PATH, TOKEN_PATH
+from support.canned_lingxing import FAST_RETRIES, RESULTS_PATH, TOKEN_PATH, Reply, Seen
 
 from airflow_provider_lingxing import exceptions as exc
 from airflow_provider_lingxing.api import calls
@@ -111,3 +114,29 @@ def test_secrets_are_registered_with_airflows_masker(sim, connect_sim):
     (access,), (refresh,) = sim.issued_tokens()["access"], sim.issued_tokens()["refresh"]
     redacted = _secrets_masker().redact(f"a={access} r={refresh} s={sim.app_secret}")
     assert access not in redacted and refresh not in redacted and sim.app_secret not in redacted
+
+
+@pytest.mark.parametrize(("status", "shape"), [(200, "envelope"), (502, "html")])
+def test_server_text_reflecting_the_request_is_scrubbed_and_capped(hook, fake, hook_logs, status, shape):
+    """A proxy echoing the request (query string, token, sign) into its error text: the exception and the log
+    quote that text without any of them, cut to 300 characters."""
+
+    def reflect(seen: Seen) -> bytes:
+        token, sign = seen.query["access_token"], seen.query["sign"]
+        text = f"denied {seen.path}?{urlencode(seen.query)} token={token} sign {sign} {quote(sign)} " + "x" * 900
+        if shape == "envelope":
+            return json.dumps({"code": "3001001", "msg": text, "request_id": f"rid {token}"}).encode()
+        return f"<html><body><h1>Bad Gateway</h1><p>{text}</p></body></html>".encode()
+
+    fake.script(RESULTS_PATH, *[Reply(status, echo=reflect)] * 3)
+    with pytest.raises(exc.LingxingApiError) as raised:
+        hook.get_fulfillment_results("S1", [1])
+    said = str(raised.value) + repr(hook_logs)
+    sent = fake.calls(RESULTS_PATH)
+    assert sent
+    for request in sent:
+        token, sign = request.query["access_token"], request.query["sign"]
+        assert not [secret for secret in (token, sign, quote(sign, safe=""), quote_plus(sign)) if secret in said]
+    assert "denied /pb/mp/order/getFulfillmentResult?" in str(raised.value)
+    assert re.search(r"… \(\d+ more characters\)", str(raised.value))
+    assert len(str(raised.value)) < 700
