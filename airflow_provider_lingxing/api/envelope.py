@@ -10,6 +10,11 @@ from urllib.parse import urlsplit
 from airflow_provider_lingxing.api import errors
 from airflow_provider_lingxing.api.redaction import excerpt, scrub
 
+INTERNAL_ERROR_HINT = (
+    "Lingxing reported an internal error (服务内部错误), usually transient: a read is retried; a submission is "
+    "not re-sent, since it may have been processed"
+)
+
 # code → (exception class, actionable hint). One table: every documented code is classified here.
 ERROR_CODES: dict[str, tuple[type[errors.LingxingApiError], str]] = {
     "2001001": (errors.LingxingAuthError, "The app id does not exist: check the connection's App ID (login)"),
@@ -56,6 +61,10 @@ ERROR_CODES: dict[str, tuple[type[errors.LingxingApiError], str]] = {
         errors.LingxingAuthError,
         "Authorization expired or endpoint not granted: renew it in the Lingxing ERP",
     ),
+    # The "服务内部错误" family in an HTTP 200 envelope: transient. "500" saying NOT_FOUND is a wrong path (error_for).
+    "1": (errors.LingxingTransientError, INTERNAL_ERROR_HINT),
+    "100": (errors.LingxingTransientError, INTERNAL_ERROR_HINT),
+    "500": (errors.LingxingTransientError, INTERNAL_ERROR_HINT),
 }
 
 SUCCESS_CODES = ("0", "200")

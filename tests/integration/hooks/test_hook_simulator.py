@@ -149,3 +149,17 @@ def test_connection_test_against_the_simulator(lingxing_connection, monkeypatch)
 def test_the_connection_uri_form_works(lingxing_simulator, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_LINGXING_DEFAULT", lingxing_simulator.connection_uri())
     assert LingxingHook().list_sellers()
+
+
+@pytest.mark.parametrize("code", ["1", "500"])
+@pytest.mark.lingxing_simulator(latency=0, complete_after_polls=1)
+def test_an_internal_error_once_then_success_answers_every_id(lingxing_simulator, lingxing_connection, code):
+    """Lingxing's transient "服务内部错误" in an HTTP 200 envelope: the batch is retried, every id is answered."""
+    hook = LingxingHook(retry_policy=QUICK)
+    task_ids = [
+        hook.submit_fulfillment("NA", SELLER_ID, MARKETPLACE_ID, _orders(100 + n, "1Z"))["task_id"] for n in range(25)
+    ]
+    lingxing_simulator.configure({"fail_with_code": code, "fail_message": "服务内部错误", "fail_times": 1})
+    results = hook.get_fulfillment_results(SELLER_ID, task_ids)
+    assert sorted(r["task_id"] for r in results) == sorted(task_ids)
+    assert lingxing_simulator.stats()["requests"][RESULTS] == {code: 1, "0": 3}

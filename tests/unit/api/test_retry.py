@@ -35,12 +35,15 @@ EXPECTED = {
     "405": (exc.LingxingBadRequestError, Action.RAISE),
     "401": (exc.LingxingAuthError, Action.RAISE),
     "403": (exc.LingxingAuthError, Action.RAISE),
+    "1": (exc.LingxingTransientError, Action.RETRY),
+    "100": (exc.LingxingTransientError, Action.RETRY),
+    "500": (exc.LingxingTransientError, Action.RETRY),
 }
 
 
-def _answer(code: str) -> bytes:
-    if code in ("102", "103"):
-        return json.dumps({"code": int(code), "message": "m", "request_id": "r", "data": None}).encode()
+def _answer(code: str, message: str = "m") -> bytes:
+    if code in ("1", "100", "102", "103"):
+        return json.dumps({"code": int(code), "message": message, "request_id": "r", "data": None}).encode()
     return json.dumps({"code": code, "msg": "m", "data": None}).encode()
 
 
@@ -70,6 +73,16 @@ def test_wrong_path_answer_is_fatal():
     error = _error(200, json.dumps({"code": "500", "msg": "404 NOT_FOUND"}).encode())
     assert isinstance(error, exc.LingxingBadRequestError)
     assert decide(error, retries_done=0, renewals_done=0, idempotent=True, policy=POLICY).action is Action.RAISE
+
+
+@pytest.mark.parametrize("code", ["1", "100", "500"])
+def test_an_internal_error_is_retried_on_reads_and_uncertain_on_a_submission(code):
+    error = _error(200, _answer(code, "服务内部错误"))
+    assert isinstance(error, exc.LingxingTransientError) and "服务内部错误" in str(error)
+    assert decide(error, retries_done=0, renewals_done=0, idempotent=True, policy=POLICY).action is Action.RETRY
+    submission = decide(error, retries_done=0, renewals_done=0, idempotent=False, policy=POLICY)
+    assert submission.action is Action.RAISE
+    assert isinstance(submission.error, exc.LingxingSubmissionUncertainError) and submission.error.code == code
 
 
 def test_ip_whitelist_error_tells_what_to_do():
