@@ -178,8 +178,9 @@ def _retrying(
     policy: RetryPolicy,
     log: Log,
     rand: Callable[[], float],
+    clock: Callable[[], float] = time.time,
 ) -> Plan:
-    retries = renewals = 0
+    retries = renewals = resigns = 0
     attempt = 0
     while True:
         attempt += 1
@@ -194,10 +195,16 @@ def _retrying(
             idempotent=endpoint.idempotent,
             policy=policy,
             can_renew_token=token is not None,
+            resigns_done=resigns,
+            clock=clock,
             rand=rand,
         )
         if decision.action is Action.RAISE:
             raise decision.error or error
+        if decision.action is Action.RESIGN:
+            resigns += 1
+            log.info("Lingxing %s: %s; signing afresh", endpoint.path, error.message)
+            continue
         if decision.action is Action.RENEW_TOKEN:
             renewals += 1
             log.info("Lingxing %s: %s; getting the shared token or a new one", endpoint.path, error.message)
@@ -234,7 +241,7 @@ def business_call(
             timestamp=str(int(clock())),
         )
 
-    return (yield from _retrying(endpoint, build, token=token, policy=policy, log=log, rand=rand))
+    return (yield from _retrying(endpoint, build, token=token, policy=policy, log=log, rand=rand, clock=clock))
 
 
 def form_call(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import calendar
 import json
+import time
 from collections.abc import Iterable, Mapping
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -68,6 +71,21 @@ ERROR_CODES: dict[str, tuple[type[errors.LingxingApiError], str]] = {
 }
 
 SUCCESS_CODES = ("0", "200")
+BEIJING_UTC_OFFSET = 8 * 3600
+"""`response_time` is Beijing time, "YYYY-MM-DD HH:MM:SS"."""
+
+
+def gateway_clock(envelope: Mapping[str, Any], headers: Mapping[str, str] | None) -> float | None:
+    """The gateway's clock when it answered (Unix seconds): its `response_time`, else the HTTP `Date` header."""
+    try:
+        beijing = time.strptime(str(envelope["response_time"]), "%Y-%m-%d %H:%M:%S")
+        return float(calendar.timegm(beijing) - BEIJING_UTC_OFFSET)
+    except (KeyError, ValueError):
+        pass
+    try:
+        return parsedate_to_datetime((headers or {})["Date"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def error_for(code: str | None, message: str, *, path: str, request_id: str | None = None) -> errors.LingxingApiError:
@@ -142,4 +160,7 @@ def parse_response(
         raise errors.LingxingTransientError(
             f"HTTP {status}: {message}", code=str(code), path=path, request_id=request_id
         )
-    raise error_for(str(code), message, path=path, request_id=request_id)
+    error = error_for(str(code), message, path=path, request_id=request_id)
+    if isinstance(error, errors.LingxingSignExpiredError):
+        error.gateway_time = gateway_clock(envelope, headers)
+    raise error

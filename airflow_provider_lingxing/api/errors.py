@@ -89,6 +89,9 @@ class LingxingTokenError(LingxingRetryableError):
 class LingxingSignExpiredError(LingxingRetryableError):
     """The sign is older than two minutes: re-sign with a fresh timestamp and retry."""
 
+    gateway_time: float | None = None
+    """The gateway's clock when it answered (Unix seconds), when the answer told it."""
+
 
 class LingxingRateLimitError(LingxingRetryableError):
     """The endpoint's concurrency bucket (3001008) or second limiter (103) is full: back off and retry."""

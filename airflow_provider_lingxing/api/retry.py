@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -47,7 +48,13 @@ def _rebuild_transport_failure(message: str, delivered: bool, path: str | None) 
 class Action(enum.Enum):
     RAISE = "raise"
     RETRY = "retry"
+    RESIGN = "sign afresh and send again at once (not counted as a retry)"
     RENEW_TOKEN = "renew token, then retry"
+
+
+CLOCK_SKEW_LIMIT = 60.0
+"""A second 2001007 is blamed on this worker's clock when it is this far (seconds) from the gateway's; a nearer
+one is not explained by the clock and is backed off like any transient refusal."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,33 @@ def _gave_up(error: errors.LingxingApiError, retries: int) -> errors.LingxingApi
     return type(error)(message, code=error.code, request_id=error.request_id, path=error.path, hint=error.hint)
 
 
+def _utc(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
+
+
+def _clock_error(error: errors.LingxingSignExpiredError, now: float) -> errors.LingxingFatalError:
+    if error.gateway_time is None:
+        clocks = (
+            f"this worker's clock reads {_utc(now)}; the gateway sent no clock (no Date header or response_time), "
+            "so the offset cannot be measured"
+        )
+    else:
+        offset = error.gateway_time - now
+        side = "behind" if offset > 0 else "ahead"
+        clocks = (
+            f"this worker's clock reads {_utc(now)}, the gateway's {_utc(error.gateway_time)}: this worker is "
+            f"{abs(offset):.0f} s {side}"
+        )
+    return errors.LingxingFatalError(
+        f"{error.message}: the sign was refused as expired again after a re-sign; {clocks}",
+        code=error.code,
+        request_id=error.request_id,
+        path=error.path,
+        hint="Synchronise the worker's clock (NTP, e.g. chrony or systemd-timesyncd): Lingxing refuses a sign "
+        "made more than two minutes from its own clock",
+    )
+
+
 def decide(
     error: errors.LingxingApiError,
     *,
@@ -93,11 +127,14 @@ def decide(
     idempotent: bool,
     policy: RetryPolicy,
     can_renew_token: bool = True,
+    resigns_done: int = 0,
+    clock: Callable[[], float] = time.time,
     rand: Callable[[], float] = random.random,
 ) -> Decision:
     """The next step after `error`. Token errors renew the token without using up a retry; a sign that
-    expired is re-signed at once; rate limits and transient failures back off; everything else raises.
-    A non-idempotent call that may have been processed is never re-sent.
+    expired is re-signed at once, and expiring again with this clock far from the gateway's is fatal (`clock`:
+    the one the request was signed with); rate limits and transient failures back off; everything else
+    raises. A non-idempotent call that may have been processed is never re-sent.
     """
     if isinstance(error, errors.LingxingTokenError):
         if can_renew_token and renewals_done < policy.max_token_renewals:
@@ -107,8 +144,12 @@ def decide(
         return Decision(Action.RAISE, error=error)
     if not idempotent and _may_have_been_processed(error):
         return Decision(Action.RAISE, error=_uncertain(error))
+    if isinstance(error, errors.LingxingSignExpiredError):
+        if resigns_done == 0:
+            return Decision(Action.RESIGN)
+        now = clock()
+        if error.gateway_time is None or abs(error.gateway_time - now) >= CLOCK_SKEW_LIMIT:
+            return Decision(Action.RAISE, error=_clock_error(error, now))
     if retries_done >= policy.max_retries:
         return Decision(Action.RAISE, error=_gave_up(error, retries_done))
-    if isinstance(error, errors.LingxingSignExpiredError):
-        return Decision(Action.RETRY)
     return Decision(Action.RETRY, delay=policy.backoff(retries_done, rand))

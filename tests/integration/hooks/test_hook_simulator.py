@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
@@ -163,3 +164,17 @@ def test_an_internal_error_once_then_success_answers_every_id(lingxing_simulator
     results = hook.get_fulfillment_results(SELLER_ID, task_ids)
     assert sorted(r["task_id"] for r in results) == sorted(task_ids)
     assert lingxing_simulator.stats()["requests"][RESULTS] == {code: 1, "0": 3}
+
+
+@pytest.mark.lingxing_simulator(latency=0, clock_offset=600)
+def test_a_clock_ten_minutes_off_fails_once_with_both_clocks_and_the_fix(lingxing_simulator, lingxing_connection):
+    """Every sign looks ten minutes old to the gateway: one re-sign, then a fatal error (no retry by the hook or by
+    Airflow) that gives this clock, the gateway's and the offset, and says to fix NTP."""
+    with pytest.raises(exc.LingxingFatalError) as raised:
+        LingxingHook(retry_policy=QUICK).list_sellers()
+    message = str(raised.value)
+    assert "2001007" in message and "re-sign" in message and "NTP" in message
+    assert re.search(r"this worker's clock reads \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", message)
+    offset = int(re.search(r"is (\d+) s behind", message).group(1))
+    assert 598 <= offset <= 602
+    assert lingxing_simulator.stats()["requests"][endpoints.SELLER_LIST.path] == {"2001007": 2}

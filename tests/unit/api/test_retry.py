@@ -21,7 +21,7 @@ EXPECTED = {
     "2001004": (exc.LingxingAuthError, Action.RAISE),
     "2001005": (exc.LingxingTokenError, Action.RENEW_TOKEN),
     "2001006": (exc.LingxingBadRequestError, Action.RAISE),
-    "2001007": (exc.LingxingSignExpiredError, Action.RETRY),
+    "2001007": (exc.LingxingSignExpiredError, Action.RESIGN),
     "2001008": (exc.LingxingTokenError, Action.RENEW_TOKEN),
     "2001009": (exc.LingxingTokenError, Action.RENEW_TOKEN),
     "3001001": (exc.LingxingBadRequestError, Action.RAISE),
@@ -119,7 +119,57 @@ def test_rate_limits_back_off_and_sign_expiry_resigns_at_once():
     expired = _error(200, _answer("2001007"))
     assert decide(limited, retries_done=2, renewals_done=0, idempotent=True, policy=POLICY, rand=lambda: 1.0).delay == 2
     resign = decide(expired, retries_done=0, renewals_done=0, idempotent=True, policy=POLICY)
-    assert (resign.action, resign.delay) == (Action.RETRY, 0.0)
+    assert (resign.action, resign.delay) == (Action.RESIGN, 0.0)
+
+
+NOW = 1_790_000_000.0
+CLOCK = lambda: NOW  # noqa: E731
+
+
+def _expired(**headers_or_time: str) -> exc.LingxingApiError:
+    body = {"code": "2001007", "msg": "api sign has expired"}
+    if "response_time" in headers_or_time:
+        body["response_time"] = headers_or_time.pop("response_time")
+    with pytest.raises(exc.LingxingSignExpiredError) as raised:
+        parse_response(200, json.dumps(body).encode(), path=PATH, headers=headers_or_time)
+    return raised.value
+
+
+@pytest.mark.parametrize(
+    ("error", "says"),
+    [
+        (
+            _expired(Date="Mon, 21 Sep 2026 14:23:20 GMT"),
+            "the gateway's 2026-09-21 14:23:20 UTC: this worker is 600 s behind",
+        ),
+        (
+            _expired(response_time="2026-09-21 22:03:20"),
+            "the gateway's 2026-09-21 14:03:20 UTC: this worker is 600 s ahead",
+        ),
+        (_expired(), "the gateway sent no clock"),
+    ],
+    ids=["Date header", "response_time (Beijing)", "no clock"],
+)
+def test_a_second_expiry_our_clock_explains_is_fatal_and_names_both_clocks(error, says):
+    decision = decide(
+        error, retries_done=0, renewals_done=0, resigns_done=1, idempotent=True, policy=POLICY, clock=lambda: NOW
+    )
+    assert decision.action is Action.RAISE and isinstance(decision.error, exc.LingxingFatalError)
+    text = str(decision.error)
+    assert "this worker's clock reads 2026-09-21 14:13:20 UTC" in text and says in text and "NTP" in text
+    assert decision.error.code == "2001007"
+
+
+def test_a_second_expiry_our_clock_does_not_explain_backs_off_within_the_retries():
+    error = _expired(Date="Mon, 21 Sep 2026 14:13:25 GMT")
+    again = decide(
+        error, retries_done=0, renewals_done=0, resigns_done=1, idempotent=True, policy=POLICY, clock=lambda: NOW
+    )
+    assert again.action is Action.RETRY and again.delay >= 0
+    spent = decide(
+        error, retries_done=5, renewals_done=0, resigns_done=1, idempotent=True, policy=POLICY, clock=lambda: NOW
+    )
+    assert spent.action is Action.RAISE and isinstance(spent.error, exc.LingxingSignExpiredError)
 
 
 def test_retries_stop_at_max_retries_with_a_message_that_says_so():
@@ -163,7 +213,7 @@ def test_non_idempotent_call_is_not_resent_when_it_may_have_arrived(error):
         (TransportFailure("could not connect", delivered=False, path=PATH), Action.RETRY),
         (_error(200, _answer("3001008")), Action.RETRY),
         (_error(200, _answer("103")), Action.RETRY),
-        (_error(200, _answer("2001007")), Action.RETRY),
+        (_error(200, _answer("2001007")), Action.RESIGN),
         (_error(200, _answer("2001005")), Action.RENEW_TOKEN),
         (_error(200, _answer("2001003")), Action.RENEW_TOKEN),
     ],

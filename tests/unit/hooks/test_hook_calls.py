@@ -3,6 +3,7 @@ retries, batching, the limiter."""
 
 from __future__ import annotations
 
+import email.utils
 import json
 import re
 import threading
@@ -138,7 +139,7 @@ def test_bad_request_arguments_are_named_before_any_call(hook, fake, args, culpr
 # -- every code: classified, retried or not (calls counted) ---------------------------------------
 
 FATAL = ["2001001", "2001002", "2001004", "2001006", "3001001", "3001002", "102", "0001001", "400", "405", "401", "403"]
-RETRIED = ["2001007", "3001008", "103"]
+RETRIED = ["3001008", "103"]
 TOKEN = ["2001003", "2001005", "2001008", "2001009"]
 
 
@@ -167,7 +168,22 @@ def test_retryable_code_is_retried_up_to_max_retries(hook, fake, code):
     assert len(fake.calls(RESULTS_PATH)) == 3
 
 
-@pytest.mark.parametrize("code", RETRIED)
+def test_a_sign_expired_again_with_this_clock_in_step_backs_off_up_to_max_retries(hook, fake):
+    in_step = {"Date": email.utils.formatdate(usegmt=True)}
+    fake.script(RESULTS_PATH, *[http(200, coded("2001007").body, **in_step)] * 5)
+    with pytest.raises(exc.LingxingSignExpiredError, match="gave up after 2 retries"):
+        hook.get_fulfillment_results("S1", [1])
+    assert len(fake.calls(RESULTS_PATH)) == 4, "one re-sign, then two retries"
+
+
+def test_a_sign_expired_again_without_the_gateways_clock_is_fatal(hook, fake):
+    fake.script(RESULTS_PATH, *[coded("2001007")] * 5)
+    with pytest.raises(exc.LingxingFatalError, match=r"re-sign.*gateway sent no clock.*NTP"):
+        hook.get_fulfillment_results("S1", [1])
+    assert len(fake.calls(RESULTS_PATH)) == 2
+
+
+@pytest.mark.parametrize("code", [*RETRIED, "2001007"])
 def test_retryable_code_then_success(hook, fake, code):
     fake.script(RESULTS_PATH, coded(code))
     assert hook.get_fulfillment_results("S1", [5]) == [{"task_id": "5", "status_code": "Complete"}]
