@@ -1,4 +1,4 @@
-"""Loading 100,000 message rows into the results table: batched upsert vs row by row, on PostgreSQL and SQLite.
+"""Loading 100,000 message rows into the results table: batched upsert vs row by row, on SQLite, PostgreSQL, MySQL.
 
 The rows are built from simulated getFulfillmentResult answers (1,000 tasks × 100 messages, 2 % errors) and
 loaded through the DbApiHook of an Airflow connection, as FulfillmentResultOperator does. Row by row is
@@ -24,7 +24,7 @@ from typing import Any
 import pendulum
 
 from airflow_provider_lingxing.api.results import task_rows
-from airflow_provider_lingxing.hooks import warehouse as wh
+from airflow_provider_lingxing.warehouse import results as wh
 
 ROWS = 100_000
 MESSAGES_PER_TASK = 100
@@ -34,6 +34,7 @@ TRANSACTION_SAMPLE = 20_000
 TARGET_RATIO = 10.0
 DESCRIPTION = "We are unable to process the XML feed because one or more items are invalid."
 POSTGRES = {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": "test"}
+MYSQL = {"conn_type": "mysql", "host": "127.0.0.1", "port": 3306, "login": "root", "schema": "test"}
 
 
 def build_rows(fetched_at: pendulum.DateTime, error_code: str = "Error") -> list[dict[str, Any]]:
@@ -75,14 +76,14 @@ def timed(action: Callable[[], Any]) -> float:
 def row_by_row_run(hook: Any, table: str, rows: list[dict[str, Any]]) -> None:
     """`hook.run` per row: what looping over the hook's API costs (each call connects and commits)."""
     sql = one_row_sql(hook, table)
-    for values in wh.row_values(rows, wh.load_for(hook).timestamp):
+    for values in wh.row_values(rows, wh.load_for(hook).dialect.timestamp):
         hook.run(sql, parameters=values)
 
 
 def row_by_row_one_transaction(hook: Any, table: str, rows: list[dict[str, Any]]) -> None:
     """One statement per row on one connection, one commit: only the batching differs from upsert_rows."""
     sql = one_row_sql(hook, table)
-    values = wh.row_values(rows, wh.load_for(hook).timestamp)
+    values = wh.row_values(rows, wh.load_for(hook).dialect.timestamp)
     conn = hook.get_conn()
     try:
         cursor = conn.cursor()
@@ -94,7 +95,7 @@ def row_by_row_one_transaction(hook: Any, table: str, rows: list[dict[str, Any]]
 
 
 def one_row_sql(hook: Any, table: str) -> str:
-    return wh.upsert_sql(table, 1, wh.load_for(hook))
+    return wh.upsert_sql(table, 1, wh.load_for(hook).dialect)
 
 
 def bench(name: str, hook: Any, version: str) -> None:
@@ -108,10 +109,10 @@ def bench(name: str, hook: Any, version: str) -> None:
         same = timed(lambda: wh.upsert_rows(hook, table, again))
         every = timed(lambda: wh.upsert_rows(hook, table, changed))
         hook.run(f"DROP TABLE {table}")
-        hook.run(wh.create_table_sql(table))
+        hook.run(wh.create_table_sql(table, wh.load_for(hook).dialect))
         per_call = timed(lambda: row_by_row_run(hook, table, first[:SAMPLE]))
         hook.run(f"DROP TABLE {table}")
-        hook.run(wh.create_table_sql(table))
+        hook.run(wh.create_table_sql(table, wh.load_for(hook).dialect))
         per_statement = timed(lambda: row_by_row_one_transaction(hook, table, first[:TRANSACTION_SAMPLE]))
     finally:
         hook.run(f"DROP TABLE IF EXISTS {table}")
@@ -152,14 +153,19 @@ def main() -> None:
         path = Path(folder) / "bench.db"
         os.environ["AIRFLOW_CONN_BENCH_SQLITE"] = json.dumps({"conn_type": "sqlite", "host": str(path)})
         os.environ["AIRFLOW_CONN_BENCH_POSTGRES"] = json.dumps(POSTGRES)
+        os.environ["AIRFLOW_CONN_BENCH_MYSQL"] = json.dumps(MYSQL)
         bench("SQLite (file)", hook("bench_sqlite"), sqlite3.sqlite_version)
-        postgres = hook("bench_postgres")
-        try:
-            version = postgres.get_first("SHOW server_version")[0]
-        except Exception as error:
-            print(f"PostgreSQL at 127.0.0.1:5432 is absent, skipped: {error}")
-            return
-        bench("PostgreSQL", postgres, version)
+        for name, conn_id, version_sql in (
+            ("PostgreSQL", "bench_postgres", "SHOW server_version"),
+            ("MySQL/MariaDB", "bench_mysql", "SELECT VERSION()"),
+        ):
+            try:
+                server = hook(conn_id)
+                version = server.get_first(version_sql)[0]
+            except Exception as error:
+                print(f"{name} is absent, skipped: {error}")
+                continue
+            bench(name, server, version)
 
 
 if __name__ == "__main__":

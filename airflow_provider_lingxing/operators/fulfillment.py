@@ -28,7 +28,9 @@ from airflow_provider_lingxing.exceptions import (
     LingxingSubmissionUncertainError,
     airflow_errors,
 )
-from airflow_provider_lingxing.hooks import lingxing_hook, warehouse
+from airflow_provider_lingxing.hooks import lingxing_hook
+from airflow_provider_lingxing.warehouse import results as warehouse
+from airflow_provider_lingxing.warehouse.dialects import validate_table
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -334,7 +336,7 @@ class FulfillmentResultOperator(BaseOperator):
     :param fulfillment_task_ids: task ids, or the submit operator's XCom, which also gives each task's
         message ids so that every submitted message gets a row (templated).
     :param lingxing_conn_id: the Lingxing connection (templated).
-    :param sql_conn_id: any Airflow SQL connection of a supported type (postgres, sqlite) (templated).
+    :param sql_conn_id: any Airflow SQL connection of a supported type (postgres, mysql, sqlite) (templated).
     :param table: ``table`` or ``schema.table`` (templated).
     :param create_table: create the table when missing.
     :param fail_on_message_errors: after loading, fail when a message has result_code Error.
@@ -369,7 +371,7 @@ class FulfillmentResultOperator(BaseOperator):
         self.fail_on_message_errors = fail_on_message_errors
         self.success_statuses, self.failure_statuses = check_statuses(success_statuses, failure_statuses)
         if isinstance(table, str) and "{{" not in table:
-            warehouse.validate_table(table)
+            validate_table(table)
 
     @cached_property
     def hook(self) -> LingxingHook:
@@ -400,7 +402,7 @@ class FulfillmentResultOperator(BaseOperator):
         seller_id, task_ids, message_ids = self._arguments()
         sql_hook = None
         if self.sql_conn_id:
-            warehouse.validate_table(self.table)
+            validate_table(self.table)
             sql_hook = self._sql_hook()
         try:
             answers = self.hook.get_fulfillment_results(seller_id, task_ids)

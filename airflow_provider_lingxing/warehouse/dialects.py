@@ -1,0 +1,266 @@
+"""What differs between the supported warehouses (PostgreSQL, MySQL/MariaDB, SQLite), in one place.
+
+Every SQL statement of the results table and the submission ledger is built from these few facts: the
+placeholder, the null-safe "differs" test, how a timestamp is bound, the column types, the upsert and
+insert-if-absent clauses, and a race-free create:
+
+- PostgreSQL: `CREATE TABLE IF NOT EXISTS` run by two sessions at once fails in one of them (a `pg_type` unique
+  violation), so the creating transaction first takes a transaction-scoped advisory lock on the table's name.
+  A table that exists already is seen first, and nothing is locked.
+- SQLite: the transaction begins IMMEDIATE (the database's write lock) before it creates.
+- MySQL/MariaDB: `CREATE TABLE IF NOT EXISTS` is atomic under the server's metadata lock. DDL commits
+  implicitly there, so the table is created before the transaction that writes into it begins (a first load
+  that fails leaves an empty table behind on MySQL only), with its indexes inline.
+
+Table names are validated before any call (see `validate_table`); the names spliced into SQL are ours or
+validated ones, every value is bound.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import cache
+from typing import Any
+
+from airflow_provider_lingxing.exceptions import LingxingInputError
+
+TABLE_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+STAGING_TABLE = "lingxing_results_staging"
+"""The results load's temporary table (PostgreSQL): a user table may not have its name."""
+
+
+@cache
+def sql_reserved_words() -> frozenset[str]:
+    """Words that cannot name a table unquoted in SQL, PostgreSQL, MySQL/MariaDB or SQLite (SQLAlchemy's lists,
+    the ones common-sql's dialects use)."""
+    from sqlalchemy.dialects.mysql.reserved_words import RESERVED_WORDS_MARIADB, RESERVED_WORDS_MYSQL
+    from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS as POSTGRES
+    from sqlalchemy.dialects.sqlite.base import SQLiteIdentifierPreparer
+    from sqlalchemy.sql.compiler import RESERVED_WORDS as ANSI
+
+    words = ANSI | POSTGRES | RESERVED_WORDS_MYSQL | RESERVED_WORDS_MARIADB | SQLiteIdentifierPreparer.reserved_words
+    return frozenset(word.casefold() for word in words)
+
+
+def validate_table(table: Any, argument: str = "table") -> str:
+    """`table` or `schema.table`, each an identifier that is no SQL reserved word and not the staging table's
+    name; raises LingxingInputError naming `argument` for anything else, before any call."""
+    parts = table.split(".") if isinstance(table, str) else []
+    if not 1 <= len(parts) <= 2 or not all(TABLE_PART.fullmatch(part) for part in parts):
+        raise LingxingInputError(
+            f"{argument} {table!r} is not a table name: use letters, digits and _ (not first), at most 63 each, "
+            "optionally schema-qualified as schema.table"
+        )
+    if reserved := [part for part in parts if part.casefold() in sql_reserved_words()]:
+        raise LingxingInputError(
+            f"{argument} {table!r} is not a table name: {', '.join(map(repr, reserved))} is an SQL reserved word; "
+            "choose another name"
+        )
+    if parts[-1].casefold() == STAGING_TABLE:
+        raise LingxingInputError(
+            f"{argument} {table!r} is not a table name: {STAGING_TABLE} is the provider's own staging table"
+        )
+    return table
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table the provider creates: (name, portable type) columns, its primary key, its secondary indexes."""
+
+    columns: tuple[tuple[str, str], ...]
+    primary_key: tuple[str, ...]
+    indexes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(name suffix, columns) per index."""
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.columns)
+
+
+class Dialect:
+    """PostgreSQL's SQL; the other dialects override what differs."""
+
+    name = "postgres"
+    placeholder = "%s"
+    text_type = "TEXT"
+    ddl_commits = False
+    """True where DDL commits the transaction it runs in: tables are then created before it begins."""
+
+    @staticmethod
+    def named(name: str) -> str:
+        """A named placeholder (the driver's `pyformat` or `named` style)."""
+        return f"%({name})s"
+
+    @staticmethod
+    def differs(left: str, right: str) -> str:
+        """SQL true when the two values differ, NULLs compared as values."""
+        return f"{left} IS DISTINCT FROM {right}"
+
+    @staticmethod
+    def timestamp(value: datetime) -> Any:
+        """A UTC timestamp as bound to a TIMESTAMP column: a naive UTC datetime, so no session time zone shifts
+        it and every driver adapts it natively."""
+        utc = value.astimezone(timezone.utc)
+        return datetime(utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond)
+
+    def column_type(self, sql_type: str) -> str:
+        return sql_type
+
+    def placeholders(self, count: int) -> str:
+        return ", ".join([self.placeholder] * count)
+
+    def rows_placeholders(self, columns: int, rows: int) -> str:
+        row = f"({self.placeholders(columns)})"
+        return ", ".join([row] * rows)
+
+    # transactions and tables
+
+    def begin(self, cursor: Any) -> None:
+        """Runs first in every writing transaction."""
+
+    def create_table(self, cursor: Any, table: str, spec: TableSpec) -> None:
+        """Create `table` if missing, race-free, inside the caller's transaction."""
+        cursor.execute("SELECT to_regclass(%s)", (table,))
+        if cursor.fetchone()[0] is not None:
+            return
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"lingxing create {table.casefold()}",))
+        cursor.execute(self.create_table_sql(table, spec))
+        for suffix, columns in spec.indexes:
+            name = f"{table.rpartition('.')[2]}_{suffix}"
+            cursor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(columns)})")
+
+    def create_table_sql(self, table: str, spec: TableSpec, inline_indexes: bool = False) -> str:
+        lines = [f"    {name} {self.column_type(sql_type)}" for name, sql_type in spec.columns]
+        lines.append(f"    PRIMARY KEY ({', '.join(spec.primary_key)})")
+        if inline_indexes:
+            lines += [f"    INDEX {suffix} ({', '.join(columns)})" for suffix, columns in spec.indexes]
+        return f"CREATE TABLE IF NOT EXISTS {validate_table(table)} (\n" + ",\n".join(lines) + "\n)"
+
+    def prepare_table(self, conn: Any, table: str, spec: TableSpec) -> None:
+        """Create `table` if missing before a transaction writes into it: its own short transaction."""
+        with closing(conn.cursor()) as cursor:
+            try:
+                self.begin(cursor)
+                self.create_table(cursor, table, spec)
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+
+    # writes
+
+    def insert_absent(self, table: str, columns: Sequence[str], key: Sequence[str], rows: int) -> str:
+        """A multi-row INSERT that leaves a row whose key is taken alone (and waits for a concurrent one)."""
+        values = self.rows_placeholders(len(columns), rows)
+        return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} ON CONFLICT ({', '.join(key)}) DO NOTHING"
+
+    def upsert_clause(self, key: Sequence[str], columns: Sequence[str], content: Sequence[str], target: str) -> str:
+        """`ON CONFLICT … DO UPDATE` of every non-key column, only where one of `content` changed (`target` is
+        the table's alias in the INSERT)."""
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+        changed = " OR ".join(self.differs(f"{target}.{c}", f"excluded.{c}") for c in content)
+        return f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} WHERE {changed}"
+
+
+class SqliteDialect(Dialect):
+    name = "sqlite"
+    placeholder = "?"
+
+    @staticmethod
+    def named(name: str) -> str:
+        return f":{name}"
+
+    @staticmethod
+    def differs(left: str, right: str) -> str:
+        return f"{left} IS NOT {right}"
+
+    @staticmethod
+    def timestamp(value: datetime) -> Any:
+        """ISO text (its text order is time order)."""
+        return Dialect.timestamp(value).isoformat(sep=" ")
+
+    def begin(self, cursor: Any) -> None:
+        """An explicit, immediate transaction: SQLite would otherwise run DDL outside it, and two writers would
+        find out about each other only at commit."""
+        cursor.execute("BEGIN IMMEDIATE")
+
+    def create_table(self, cursor: Any, table: str, spec: TableSpec) -> None:
+        cursor.execute(self.create_table_sql(table, spec))
+        schema, _, name = table.rpartition(".")
+        prefix = f"{schema}." if schema else ""
+        for suffix, columns in spec.indexes:
+            cursor.execute(f"CREATE INDEX IF NOT EXISTS {prefix}{name}_{suffix} ON {name} ({', '.join(columns)})")
+
+
+class MySqlDialect(Dialect):
+    name = "mysql"
+    text_type = "CHAR"
+    ddl_commits = True
+
+    @staticmethod
+    def differs(left: str, right: str) -> str:
+        return f"NOT ({left} <=> {right})"
+
+    def column_type(self, sql_type: str) -> str:
+        """DATETIME(6) for TIMESTAMP: MySQL's TIMESTAMP ends in 2038 and converts through the session zone."""
+        return re.sub(r"^TIMESTAMP\b", "DATETIME(6)", sql_type)
+
+    def create_table(self, cursor: Any, table: str, spec: TableSpec) -> None:
+        cursor.execute(
+            self.create_table_sql(table, spec, inline_indexes=True) + " DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+        )
+
+    def insert_absent(self, table: str, columns: Sequence[str], key: Sequence[str], rows: int) -> str:
+        values = self.rows_placeholders(len(columns), rows)
+        return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} ON DUPLICATE KEY UPDATE {key[0]} = {key[0]}"
+
+    def upsert_clause(self, key: Sequence[str], columns: Sequence[str], content: Sequence[str], target: str) -> str:
+        """`ON DUPLICATE KEY UPDATE`: MySQL assigns left to right, each assignment seeing the ones before, so the
+        columns outside `content` (e.g. fetched_at) are assigned first, while the row still holds its old content."""
+        changed = " OR ".join(self.differs(c, f"VALUES({c})") for c in content)
+        rest = [c for c in columns if c not in key and c not in content]
+        updates = [f"{c} = IF({changed}, VALUES({c}), {c})" for c in rest] + [f"{c} = VALUES({c})" for c in content]
+        return f"ON DUPLICATE KEY UPDATE {', '.join(updates)}"
+
+
+DIALECTS: dict[str, Dialect] = {
+    "postgres": Dialect(),
+    "postgresql": Dialect(),
+    "sqlite": SqliteDialect(),
+    "mysql": MySqlDialect(),
+}
+
+
+def dialect_for(hook: Any, what: str = "the results table") -> Dialect:
+    """The Dialect of a DbApiHook's connection type; unsupported types are refused by name."""
+    conn_type = str(getattr(hook, "conn_type", "") or "").lower()
+    if conn_type not in DIALECTS:
+        raise LingxingInputError(
+            f"the SQL connection is of type {conn_type or type(hook).__name__!r}, which {what} does not "
+            f"support: use one of {', '.join(sorted(DIALECTS))}"
+        )
+    return DIALECTS[conn_type]
+
+
+def sql_hook(conn_id: Any, argument: str = "sql_conn_id", what: str = "the results table") -> Any:
+    """The DbApiHook of an Airflow SQL connection of a supported type; a missing connection, another kind of
+    connection or an unsupported database is refused by name, before anything is written."""
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+    from airflow.sdk import BaseHook
+
+    if not isinstance(conn_id, str) or not conn_id.strip():
+        raise LingxingInputError(f"{argument} {conn_id!r} is not a connection id")
+    try:
+        hook = BaseHook.get_connection(conn_id).get_hook()
+    except Exception as error:
+        raise LingxingInputError(f"{argument} {conn_id!r}: the connection could not be used ({error})") from None
+    if not isinstance(hook, DbApiHook):
+        raise LingxingInputError(
+            f"{argument} {conn_id!r} gives a {type(hook).__name__}, not a SQL (DbApiHook) connection"
+        )
+    dialect_for(hook, what)
+    return hook
