@@ -30,7 +30,6 @@ from airflow_provider_lingxing.exceptions import (
 )
 from airflow_provider_lingxing.hooks import lingxing_hook
 from airflow_provider_lingxing.warehouse import results as warehouse
-from airflow_provider_lingxing.warehouse.dialects import validate_table
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -371,7 +370,7 @@ class FulfillmentResultOperator(BaseOperator):
         self.fail_on_message_errors = fail_on_message_errors
         self.success_statuses, self.failure_statuses = check_statuses(success_statuses, failure_statuses)
         if isinstance(table, str) and "{{" not in table:
-            validate_table(table)
+            warehouse.validate_table(table)
 
     @cached_property
     def hook(self) -> LingxingHook:
@@ -402,7 +401,7 @@ class FulfillmentResultOperator(BaseOperator):
         seller_id, task_ids, message_ids = self._arguments()
         sql_hook = None
         if self.sql_conn_id:
-            validate_table(self.table)
+            warehouse.validate_table(self.table)
             sql_hook = self._sql_hook()
         try:
             answers = self.hook.get_fulfillment_results(seller_id, task_ids)
