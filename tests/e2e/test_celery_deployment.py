@@ -135,6 +135,7 @@ def test_celery_workers_and_two_triggerers_stay_under_the_bucket_with_one_token(
                 for name in ("worker-1", "worker-2")
             }
             triggerers = query(DATABASE, "SELECT count(*) FROM job WHERE job_type = 'TriggererJob'")
+            in_redis = sorted(k.decode().split(":")[1] for k in redis.Redis(db=LIMITER_DB).scan_iter("lingxing:*"))
         finally:
             clean_redis()
 
@@ -156,3 +157,4 @@ def test_celery_workers_and_two_triggerers_stay_under_the_bucket_with_one_token(
     assert sorted(loaded) == every_order and set(loaded.values()) == {1}, "every result row loaded once"
     assert all(received.values()), f"both Celery workers ran tasks: {received}"
     assert triggerers[0][0] >= 2, "two triggerers ran"
+    assert {"limit", "token"} <= set(in_redis), f"the budget and the token went through Redis: {in_redis}"
