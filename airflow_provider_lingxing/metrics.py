@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 from datetime import timedelta
 from functools import cache
 from typing import Any
@@ -32,6 +34,7 @@ _CODE = re.compile(r"[A-Za-z0-9_]{1,24}")
 def outcome_tag(outcome: str) -> str:
     """A code or outcome word as a tag: a value the server sent that does not look like a code becomes
     `other`, so no free text (which could carry anything) reaches a metric."""
+    outcome = outcome.replace(" ", "_")
     return outcome if _CODE.fullmatch(outcome) else "other"
 
 
@@ -80,39 +83,72 @@ def _emit(kind: str, metric: str, value: Any, tags: dict[str, str]) -> None:
         log.debug("Could not emit metric %s", name, exc_info=True)
 
 
-def call_answered(path: str, outcome: str, seconds: float) -> None:
-    """One HTTP exchange with Lingxing ended: `outcome` is `ok`, the Lingxing or HTTP code of an error
-    answer, or a word for no usable answer (`no_answer`, `transient`). Counts `calls`, times
-    `request_latency`, and counts `throttles` for 3001008/103."""
-    tags = {"path": path_tag(path), "outcome": outcome_tag(outcome)}
-    _emit("incr", "calls", 1, tags)
-    _emit("timing", "request_latency", timedelta(seconds=seconds), tags)
-    if outcome in THROTTLE_CODES:
-        _emit("incr", "throttles", 1, {"path": tags["path"], "code": outcome})
+class CallMetrics:
+    """What the call plans report (`api/calls.py` takes it as its `meter`): each answer, retry and renewal."""
+
+    def answered(self, path: str, outcome: str) -> None:
+        """One attempt ended: `outcome` is `ok`, the Lingxing or HTTP code of an error answer, or a word for no
+        usable answer (`no_answer`, `transient`). Counts `calls`, and `throttles` for 3001008/103."""
+        tags = {"path": path_tag(path), "outcome": outcome_tag(outcome)}
+        _emit("incr", "calls", 1, tags)
+        if outcome in THROTTLE_CODES:
+            _emit("incr", "throttles", 1, {"path": tags["path"], "code": outcome})
+
+    def retrying(self, path: str, outcome: str) -> None:
+        """A failed attempt will be sent again (after a backoff, or re-signed at once)."""
+        _emit("incr", "retries", 1, {"path": path_tag(path), "outcome": outcome_tag(outcome)})
+
+    def renewing_token(self, path: str, code: str) -> None:
+        """A call was refused for its token (2001003 expired, 2001005 replaced by another process, ...) and gets
+        the shared token or a new one before it is sent again."""
+        _emit("incr", "token_renewals", 1, {"path": path_tag(path), "code": outcome_tag(code)})
 
 
-def retry_scheduled(path: str, outcome: str) -> None:
-    """A failed attempt will be sent again (after a backoff, or re-signed at once)."""
-    _emit("incr", "retries", 1, {"path": path_tag(path), "outcome": outcome_tag(outcome)})
+CALLS = CallMetrics()
 
 
-def token_renewed(path: str, code: str) -> None:
-    """A call was refused for its token (2001003 expired, 2001005 replaced by another process, ...) and gets
-    the shared token or a new one before it is sent again."""
-    _emit("incr", "token_renewals", 1, {"path": path_tag(path), "code": outcome_tag(code)})
+def token_fetched(kind: str) -> None:
+    """The token endpoint issued a token: `kind` `new` (asked with the secret: every other holder's token stops
+    working) or `refresh`."""
+    _emit("incr", "token_fetches", 1, {"kind": outcome_tag(kind)})
 
 
-def token_fetched(kind: str, outcome: str) -> None:
-    """The token endpoint was asked for a token: `kind` `new` (with the secret) or `refresh`."""
-    _emit("incr", "token_fetches", 1, {"kind": outcome_tag(kind), "outcome": outcome_tag(outcome)})
+_in_flight: dict[str, int] = {}
+_in_flight_lock = threading.Lock()
 
 
-def limiter_waited(path: str, seconds: float) -> None:
-    """How long a request queued for its endpoint's concurrency slot before it could be sent."""
-    _emit("timing", "limiter_wait", timedelta(seconds=seconds), {"path": path_tag(path)})
+def _count_in_flight(path: str, change: int) -> int:
+    with _in_flight_lock:
+        _in_flight[path] = slots = _in_flight.get(path, 0) + change
+    return slots
 
 
-def slots_in_flight(path: str, slots: int) -> None:
-    """Requests to `path` now holding a concurrency slot, as the limiter counts them (one process's, or the
-    deployment's with a shared limiter)."""
-    _emit("gauge", "in_flight", slots, {"path": path_tag(path)})
+class SlotHeld:
+    """A request holding its endpoint's concurrency slot (see `holding_slot`)."""
+
+    def __init__(self, path: str, queued_since: float) -> None:
+        self.tags = {"path": path_tag(path)}
+        self.queued_since = queued_since
+        self.sent = queued_since
+
+    def __enter__(self) -> None:
+        self.sent = time.perf_counter()
+        _emit("timing", "limiter_wait", timedelta(seconds=self.sent - self.queued_since), self.tags)
+        _emit("gauge", "in_flight", _count_in_flight(self.tags["path"], +1), self.tags)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _emit("timing", "request_latency", timedelta(seconds=time.perf_counter() - self.sent), self.tags)
+        _emit("gauge", "in_flight", _count_in_flight(self.tags["path"], -1), self.tags)
+
+    async def __aenter__(self) -> None:
+        self.__enter__()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.__exit__()
+
+
+def holding_slot(path: str, queued_since: float) -> SlotHeld:
+    """Enter once the request has its concurrency slot, leave when the slot is released (`with` or `async with`):
+    times the wait for it (`limiter_wait`, from `queued_since`, a `time.perf_counter()`) and the request in flight
+    (`request_latency`), and gauges this process's requests holding a slot of the endpoint (`in_flight`)."""
+    return SlotHeld(path, queued_since)

@@ -37,6 +37,30 @@ class Log(Protocol):
     def warning(self, event: str, *args: Any) -> Any: ...
 
 
+class Meter(Protocol):
+    """Where a plan reports each attempt's outcome, each retry and each token renewal (the provider's metrics)."""
+
+    def answered(self, path: str, outcome: str) -> None: ...
+
+    def retrying(self, path: str, outcome: str) -> None: ...
+
+    def renewing_token(self, path: str, code: str) -> None: ...
+
+
+class _Unmetered:
+    def answered(self, path: str, outcome: str) -> None:
+        pass
+
+    def retrying(self, path: str, outcome: str) -> None:
+        pass
+
+    def renewing_token(self, path: str, code: str) -> None:
+        pass
+
+
+UNMETERED: Meter = _Unmetered()
+
+
 @dataclass(frozen=True)
 class HttpRequest:
     """Exactly what goes on the wire. `url` carries the encoded query, so it may hold a token and a sign:
@@ -148,8 +172,9 @@ def _outcome(error: LingxingApiError) -> str:
     return "no answer" if isinstance(error, TransportFailure) else "transient"
 
 
-def _exchange(build: Callable[[], HttpRequest], endpoint: Endpoint, attempt: int, log: Log) -> Plan:
-    """One attempt: send, parse, and the one debug line per API call (never the URL: it holds secrets)."""
+def _exchange(build: Callable[[], HttpRequest], endpoint: Endpoint, attempt: int, log: Log, meter: Meter) -> Plan:
+    """One attempt: send, parse, the one debug line per API call (never the URL: it holds secrets) and its
+    outcome to the meter."""
     started = time.perf_counter()
     try:
         send = Send(endpoint, build)
@@ -159,8 +184,10 @@ def _exchange(build: Callable[[], HttpRequest], endpoint: Endpoint, attempt: int
         )
     except LingxingApiError as error:
         _log_attempt(log, endpoint, attempt, _outcome(error), started)
+        meter.answered(endpoint.path, _outcome(error))
         raise
     _log_attempt(log, endpoint, attempt, "0", started)
+    meter.answered(endpoint.path, "ok")
     return data
 
 
@@ -179,13 +206,14 @@ def _retrying(
     log: Log,
     rand: Callable[[], float],
     clock: Callable[[], float] = time.time,
+    meter: Meter = UNMETERED,
 ) -> Plan:
     retries = renewals = resigns = 0
     attempt = 0
     while True:
         attempt += 1
         try:
-            return (yield from _exchange(partial(build, token), endpoint, attempt, log))
+            return (yield from _exchange(partial(build, token), endpoint, attempt, log, meter))
         except LingxingApiError as failure:
             error = failure
         decision = decide(
@@ -203,14 +231,17 @@ def _retrying(
             raise decision.error or error
         if decision.action is Action.RESIGN:
             resigns += 1
+            meter.retrying(endpoint.path, _outcome(error))
             log.info("Lingxing %s: %s; signing afresh", endpoint.path, error.message)
             continue
         if decision.action is Action.RENEW_TOKEN:
             renewals += 1
+            meter.renewing_token(endpoint.path, _outcome(error))
             log.info("Lingxing %s: %s; getting the shared token or a new one", endpoint.path, error.message)
             token = yield GetToken(refused=token)
             continue
         retries += 1
+        meter.retrying(endpoint.path, _outcome(error))
         log.warning("%s; retry %d of %d in %.1f s", error, retries, policy.max_retries, decision.delay)
         if decision.delay > 0:
             yield Sleep(decision.delay)
@@ -226,6 +257,7 @@ def business_call(
     log: Log,
     clock: Callable[[], float] = time.time,
     rand: Callable[[], float] = random.random,
+    meter: Meter = UNMETERED,
 ) -> Plan:
     """A signed call returning the envelope's `data`. Every attempt is signed afresh with the clock's time."""
     token = yield GetToken()
@@ -241,7 +273,11 @@ def business_call(
             timestamp=str(int(clock())),
         )
 
-    return (yield from _retrying(endpoint, build, token=token, policy=policy, log=log, rand=rand, clock=clock))
+    return (
+        yield from _retrying(
+            endpoint, build, token=token, policy=policy, log=log, rand=rand, clock=clock, meter=meter
+        )
+    )
 
 
 def form_call(
@@ -252,6 +288,7 @@ def form_call(
     policy: RetryPolicy,
     log: Log,
     rand: Callable[[], float] = random.random,
+    meter: Meter = UNMETERED,
 ) -> Plan:
     """An unsigned multipart call (the token endpoints). Its token errors raise: the caller falls back."""
     return (
@@ -262,6 +299,7 @@ def form_call(
             policy=policy,
             log=log,
             rand=rand,
+            meter=meter,
         )
     )
 

@@ -37,6 +37,7 @@ from airflow_provider_lingxing.api.results import one_per_task
 from airflow_provider_lingxing.api.retry import RetryPolicy
 from airflow_provider_lingxing.exceptions import LingxingInputError, airflow_errors
 from airflow_provider_lingxing.limits import Limiter, limiter_for
+from airflow_provider_lingxing.metrics import CALLS
 from airflow_provider_lingxing.tokens import TokenKeeper, TokenStore, token_store_for
 from airflow_provider_lingxing.transport import Transport
 
@@ -206,6 +207,7 @@ class LingxingHook(BaseHook):
             policy=self._retry_policy,
             log=self.log,
             clock=self._now,
+            meter=CALLS,
         )
 
     @airflow_errors

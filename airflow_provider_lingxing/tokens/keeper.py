@@ -34,6 +34,7 @@ from airflow_provider_lingxing.api.tokens import (
     store_key,
     token_action,
 )
+from airflow_provider_lingxing.metrics import CALLS, token_fetched
 from airflow_provider_lingxing.tokens.locks import aexclusive, exclusive
 from airflow_provider_lingxing.tokens.stores import LockingTokenStore, TokenStore
 from airflow_provider_lingxing.transport import Transport
@@ -201,18 +202,22 @@ class TokenKeeper:
         return (yield from self._fetch())
 
     def _form_call(self, endpoint: Endpoint, fields: Mapping[str, str]) -> Plan:
-        return calls.form_call(endpoint, fields, base_url=self.settings.base_url, policy=self._policy, log=self._log)
+        return calls.form_call(
+            endpoint, fields, base_url=self.settings.base_url, policy=self._policy, log=self._log, meter=CALLS
+        )
 
     def _fetch(self) -> TokenPlan:
         self._mask(self.settings.app_secret)
         fields = {"appId": self.settings.app_id, "appSecret": self.settings.app_secret}
         data = yield from self._form_call(ACCESS_TOKEN, fields)
         self.fetched += 1
+        token_fetched("new")
         return (yield Blocking(partial(self._keep, data, ACCESS_TOKEN)))
 
     def _refresh(self, stored: AccessToken) -> TokenPlan:
         fields = {"appId": self.settings.app_id, "refreshToken": stored.refresh_token}
         data = yield from self._form_call(REFRESH_TOKEN, fields)
+        token_fetched("refresh")
         return (yield Blocking(partial(self._keep, data, REFRESH_TOKEN)))
 
     # -- the store --------------------------------------------------------------------------------------

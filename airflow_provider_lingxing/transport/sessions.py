@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import threading
+import time
 
 import httpx
 import requests
@@ -16,6 +17,7 @@ from airflow_provider_lingxing.api.endpoints import ENDPOINTS
 from airflow_provider_lingxing.api.errors import LingxingApiError
 from airflow_provider_lingxing.api.redaction import scrub
 from airflow_provider_lingxing.limits import Limiter
+from airflow_provider_lingxing.metrics import holding_slot
 from airflow_provider_lingxing.transport.failures import httpx_failure, requests_failure
 
 USER_AGENT = "airflow-provider-lingxing"
@@ -97,7 +99,8 @@ class Transport:
     def send(self, send: Send) -> HttpAnswer:
         session = self.session()
         failure: LingxingApiError | None = None
-        with self.limiter.slot(self.settings.app_id, send.endpoint):
+        queued = time.perf_counter()
+        with self.limiter.slot(self.settings.app_id, send.endpoint), holding_slot(send.endpoint.path, queued):
             request = send.request
             try:
                 response = session.request(
@@ -118,7 +121,8 @@ class Transport:
     async def asend(self, send: Send) -> HttpAnswer:
         client = self.client()
         failure: LingxingApiError | None = None
-        async with self.limiter.aslot(self.settings.app_id, send.endpoint):
+        queued = time.perf_counter()
+        async with self.limiter.aslot(self.settings.app_id, send.endpoint), holding_slot(send.endpoint.path, queued):
             request = send.request
             try:
                 response = await client.request(

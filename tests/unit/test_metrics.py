@@ -17,16 +17,17 @@ SUBMIT = "/pb/mp/order/submitFulfillment"
 RESULTS = "/pb/mp/order/getFulfillmentResult"
 
 SCRIPT = f"""
+import time
 from airflow_provider_lingxing import metrics
-metrics.call_answered({SUBMIT!r}, "3001008", 0.012)
-metrics.retry_scheduled({SUBMIT!r}, "3001008")
-metrics.call_answered({SUBMIT!r}, "ok", 0.250)
-metrics.call_answered({RESULTS!r}, "2001005", 0.010)
-metrics.token_renewed({RESULTS!r}, "2001005")
-metrics.token_fetched("new", "ok")
-metrics.call_answered({RESULTS!r}, "ok", 0.020)
-metrics.limiter_waited({RESULTS!r}, 1.5)
-metrics.slots_in_flight({RESULTS!r}, 7)
+metrics.CALLS.answered({SUBMIT!r}, "3001008")
+metrics.CALLS.retrying({SUBMIT!r}, "3001008")
+metrics.CALLS.answered({SUBMIT!r}, "ok")
+metrics.CALLS.answered({RESULTS!r}, "2001005")
+metrics.CALLS.renewing_token({RESULTS!r}, "2001005")
+metrics.token_fetched("new")
+metrics.CALLS.answered({RESULTS!r}, "ok")
+with metrics.holding_slot({RESULTS!r}, time.perf_counter() - 1.5):
+    time.sleep(0.25)
 """
 
 
@@ -54,14 +55,14 @@ def test_counters_timers_and_gauge_arrive_tagged_by_path_and_outcome(statsd: Sta
     assert statsd.counts("lingxing.throttles", "path", "code") == {(SUBMIT, "3001008"): 1}
     assert statsd.counts("lingxing.retries", "path", "outcome") == {(SUBMIT, "3001008"): 1}
     assert statsd.counts("lingxing.token_renewals", "path", "code") == {(RESULTS, "2001005"): 1}
-    assert statsd.counts("lingxing.token_fetches", "kind", "outcome") == {("new", "ok"): 1}
-    samples = {(s.name, tuple(sorted(s.tags.items()))): s for s in statsd.lingxing() if s.tags}
-    latency = samples["lingxing.request_latency", (("outcome", "ok"), ("path", SUBMIT))]
-    assert (latency.kind, latency.value) == ("ms", 250.0)
-    wait = samples["lingxing.limiter_wait", (("path", RESULTS),)]
-    assert (wait.kind, wait.value) == ("ms", 1500.0)
-    in_flight = samples["lingxing.in_flight", (("path", RESULTS),)]
-    assert (in_flight.kind, in_flight.value) == ("g", 7.0)
+    assert statsd.counts("lingxing.token_fetches", "kind") == {("new",): 1}
+    tagged = [s for s in statsd.lingxing() if s.tags]
+    [wait] = [s for s in tagged if s.name == "lingxing.limiter_wait"]
+    assert (wait.tags, wait.kind) == ({"path": RESULTS}, "ms") and 1500 <= wait.value < 2500
+    [latency] = [s for s in tagged if s.name == "lingxing.request_latency"]
+    assert (latency.tags, latency.kind) == ({"path": RESULTS}, "ms") and 250 <= latency.value < 1250
+    gauge = [(s.tags, s.kind, s.value) for s in tagged if s.name == "lingxing.in_flight"]
+    assert gauge == [({"path": RESULTS}, "g", 1.0), ({"path": RESULTS}, "g", 0.0)]  # taken, then released
 
 
 def test_plain_statsd_keeps_path_and_outcome_in_the_name(statsd: StatsdListener) -> None:
@@ -72,6 +73,7 @@ def test_plain_statsd_keeps_path_and_outcome_in_the_name(statsd: StatsdListener)
     assert "lingxing.calls.pb_mp_order_submitFulfillment.3001008" in names
     assert "lingxing.throttles.pb_mp_order_submitFulfillment.3001008" in names
     assert "lingxing.token_renewals.pb_mp_order_getFulfillmentResult.2001005" in names
+    assert "lingxing.token_fetches.new" in names
     assert "lingxing.in_flight.pb_mp_order_getFulfillmentResult" in names
     assert names.count("lingxing.calls") == 4  # the untagged total
 
@@ -96,7 +98,7 @@ def test_text_that_is_not_a_code_never_becomes_a_tag(statsd: StatsdListener) -> 
     run_in_airflow_process(
         f"""
         from airflow_provider_lingxing import metrics
-        metrics.call_answered("/pb/mp/order/submitFulfillment?access_token=4dcaa78e", {secret!r}, 0.1)
+        metrics.CALLS.answered("/pb/mp/order/submitFulfillment?access_token=4dcaa78e", {secret!r})
         """,
         statsd.env(),
     )
@@ -114,5 +116,6 @@ def test_a_failing_metrics_backend_never_fails_a_call(monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(metrics, "_stats", lambda: Broken())
 
-    metrics.call_answered(SUBMIT, "ok", 0.1)
-    metrics.slots_in_flight(SUBMIT, 1)
+    metrics.CALLS.answered(SUBMIT, "ok")
+    with metrics.holding_slot(SUBMIT, 0.0):
+        pass
