@@ -274,9 +274,7 @@ def business_call(
         )
 
     return (
-        yield from _retrying(
-            endpoint, build, token=token, policy=policy, log=log, rand=rand, clock=clock, meter=meter
-        )
+        yield from _retrying(endpoint, build, token=token, policy=policy, log=log, rand=rand, clock=clock, meter=meter)
     )
 
 
