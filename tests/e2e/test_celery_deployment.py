@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 import redis
 from cryptography.fernet import Fernet
-from deployment import PG, Deployment, exclusive, progress, query
 
 from airflow_provider_lingxing.api.endpoints import GET_FULFILLMENT_RESULT, SUBMIT_FULFILLMENT
 from airflow_provider_lingxing.testing.simulator import LingxingSimulator
+from tests.e2e.deployment import PG, Deployment, exclusive, progress, query
 
 REPO = Path(__file__).resolve().parents[2]
 DATABASE = "lingxing_e2e_celery"

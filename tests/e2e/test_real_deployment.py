@@ -12,10 +12,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from deployment import Deployment, exclusive, progress, query
 
 from airflow_provider_lingxing.api.endpoints import SUBMIT_FULFILLMENT
 from airflow_provider_lingxing.testing.simulator import LingxingSimulator
+from tests.e2e.deployment import Deployment, exclusive, progress, query
 
 REPO = Path(__file__).resolve().parents[2]
 DATABASE = "lingxing_e2e"

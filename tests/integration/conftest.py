@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.databases import DATABASES, Warehouse, drop_tables, make_warehouse
+
+from tests.support.databases import DATABASES, Warehouse, drop_tables, make_warehouse
 
 
 def _warehouse(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Warehouse]:

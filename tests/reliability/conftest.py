@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from local_postgres import CONNECTION_JSON, connect, require_postgres
-from reliability_pipeline import MatrixRow, format_matrix
 
 from airflow_provider_lingxing.tokens import PROCESS_TOKEN_STORE
+from tests.local_postgres import CONNECTION_JSON, connect, require_postgres
+from tests.reliability.reliability_pipeline import MatrixRow, format_matrix
 
 WAREHOUSE_CONN_ID = "warehouse_pg"
 MATRIX: list[MatrixRow] = []

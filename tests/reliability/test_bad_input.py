@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
-from reliability_pipeline import (
+
+from airflow_provider_lingxing.exceptions import LingxingInputError
+from airflow_provider_lingxing.hooks.lingxing import LingxingHook
+from airflow_provider_lingxing.operators import fulfillment
+from airflow_provider_lingxing.operators.fulfillment import FulfillmentResultOperator, LingxingSubmitFulfillmentOperator
+from airflow_provider_lingxing.sensors.fulfillment import FulfillmentResultSensor
+from airflow_provider_lingxing.testing.simulator import LingxingSimulator
+from tests.reliability.reliability_pipeline import (
     RESULTS_PATH,
     SELLER_ID,
     SUBMIT_PATH,
@@ -26,13 +33,6 @@ from reliability_pipeline import (
     connection,
     order,
 )
-
-from airflow_provider_lingxing.exceptions import LingxingInputError
-from airflow_provider_lingxing.hooks.lingxing import LingxingHook
-from airflow_provider_lingxing.operators import fulfillment
-from airflow_provider_lingxing.operators.fulfillment import FulfillmentResultOperator, LingxingSubmitFulfillmentOperator
-from airflow_provider_lingxing.sensors.fulfillment import FulfillmentResultSensor
-from airflow_provider_lingxing.testing.simulator import LingxingSimulator
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

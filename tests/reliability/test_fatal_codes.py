@@ -10,7 +10,14 @@ import asyncio
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
-from reliability_pipeline import (
+
+from airflow_provider_lingxing.exceptions import LingxingFatalError
+from airflow_provider_lingxing.hooks.lingxing import LingxingHook
+from airflow_provider_lingxing.operators import fulfillment
+from airflow_provider_lingxing.operators.fulfillment import FulfillmentResultOperator, LingxingSubmitFulfillmentOperator
+from airflow_provider_lingxing.sensors.fulfillment import FulfillmentResultSensor
+from airflow_provider_lingxing.testing.simulator import LingxingSimulator
+from tests.reliability.reliability_pipeline import (
     RESULTS_PATH,
     RETRY_LINE,
     SELLER_ID,
@@ -25,13 +32,6 @@ from reliability_pipeline import (
     order,
     run_trigger,
 )
-
-from airflow_provider_lingxing.exceptions import LingxingFatalError
-from airflow_provider_lingxing.hooks.lingxing import LingxingHook
-from airflow_provider_lingxing.operators import fulfillment
-from airflow_provider_lingxing.operators.fulfillment import FulfillmentResultOperator, LingxingSubmitFulfillmentOperator
-from airflow_provider_lingxing.sensors.fulfillment import FulfillmentResultSensor
-from airflow_provider_lingxing.testing.simulator import LingxingSimulator
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

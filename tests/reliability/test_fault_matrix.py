@@ -23,7 +23,10 @@ import zlib
 from pathlib import Path
 
 import pytest
-from reliability_pipeline import (
+
+from airflow_provider_lingxing.operators import fulfillment
+from airflow_provider_lingxing.testing.simulator import LingxingSimulator
+from tests.reliability.reliability_pipeline import (
     MIXED,
     MODES,
     ORDER_COUNT,
@@ -45,9 +48,6 @@ from reliability_pipeline import (
     fault_breakdown,
     injected_faults,
 )
-
-from airflow_provider_lingxing.operators import fulfillment
-from airflow_provider_lingxing.testing.simulator import LingxingSimulator
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -159,6 +159,7 @@ def test_the_pipeline_survives(fault: Fault, mode: str, postgres_table, monkeypa
 
 HERE = Path(__file__).parent
 DAGS = HERE / "dags"
+REPO = HERE.parents[1]
 DAG_ID = "reliability_mixed_faults"
 COMMS_ECHO = re.compile(r"(Sending request|Received message from task runner) .*loc=supervisor\.py")
 """dag.test()'s in-process supervisor echoes every task-to-supervisor message at DEBUG, unmasked: the token
@@ -185,7 +186,7 @@ def test_mixed_faults_in_a_real_dag_run(airflow_home, postgres_table, monkeypatc
     A stop cannot be resolved between tries here, so the faults that leave a submission uncertain start with
     the first getFulfillmentResult call (the rows above cover them on submitFulfillment); every other fault
     hits submitFulfillment too, and the token and result endpoints meet them all. The DAG imports the orders
-    from reliability_pipeline.py (on its PYTHONPATH).
+    from `tests.reliability.reliability_pipeline` (the repository root is on its PYTHONPATH).
     """
     airflow_home.copy_dag(DAGS / f"{DAG_ID}.py")
     seed = seed_of(MIXED.name, "dag.test")
@@ -193,7 +194,7 @@ def test_mixed_faults_in_a_real_dag_run(airflow_home, postgres_table, monkeypatc
     with LingxingSimulator(latency=0.0, seed=seed, slow_delay=2 * DAG_TIMEOUT) as sim:
         tap = SimulatorTap(sim, MIXED, seed=seed, hold_back_ambiguous=True)
         monkeypatch.setenv("AIRFLOW_CONN_LINGXING_DEFAULT", connection(sim, timeout=DAG_TIMEOUT))
-        pythonpath = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
+        pythonpath = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(REPO)]))
         env = {"PYTHONPATH": pythonpath, "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG"}
         said = Transcript()
         with capture_logs(said):  # the simulator's own log, here

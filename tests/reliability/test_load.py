@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from reliability_pipeline import RESULTS_PATH, SELLER_ID, TaskInstanceStub, order
 
 from airflow_provider_lingxing.api.endpoints import GET_FULFILLMENT_RESULT
 from airflow_provider_lingxing.api.tokens import store_key
@@ -28,6 +27,7 @@ from airflow_provider_lingxing.sensors.fulfillment import FulfillmentResultSenso
 from airflow_provider_lingxing.testing.simulator import SimulatorProcess
 from airflow_provider_lingxing.tokens import PROCESS_TOKEN_STORE
 from airflow_provider_lingxing.triggers.fulfillment import FulfillmentResultTrigger
+from tests.reliability.reliability_pipeline import RESULTS_PATH, SELLER_ID, TaskInstanceStub, order
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

@@ -25,7 +25,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from reliability_pipeline import (
+
+from airflow_provider_lingxing.exceptions import LingxingFatalError
+from airflow_provider_lingxing.hooks.lingxing import LingxingHook
+from airflow_provider_lingxing.operators.fulfillment import FulfillmentResultOperator
+from airflow_provider_lingxing.testing.simulator import DEFAULT_APP_ID, DEFAULT_APP_SECRET, LingxingSimulator
+from tests.reliability.reliability_pipeline import (
     RESULTS_PATH,
     SELLER_ID,
     TaskInstanceStub,
@@ -34,11 +39,6 @@ from reliability_pipeline import (
     connection,
     order,
 )
-
-from airflow_provider_lingxing.exceptions import LingxingFatalError
-from airflow_provider_lingxing.hooks.lingxing import LingxingHook
-from airflow_provider_lingxing.operators.fulfillment import FulfillmentResultOperator
-from airflow_provider_lingxing.testing.simulator import DEFAULT_APP_ID, DEFAULT_APP_SECRET, LingxingSimulator
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

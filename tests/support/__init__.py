@@ -1,1 +1,1 @@
-"""Shared test helpers, imported as `support.<module>` (pytest puts tests/ on the path: pyproject's `pythonpath`)."""
+"""Shared test helpers and fakes, imported as `tests.support.<module>` (tests/ is a package: no path tricks)."""

@@ -1,6 +1,6 @@
 """A throwaway certificate authority and a loopback server certificate it issued, as PEM files.
 
-    from support.tls import loopback_tls          # a fixture: import it into a conftest.py (noqa: F401)
+    from tests.support.tls import loopback_tls          # a fixture: import it into a conftest.py (noqa: F401)
 
     def test_https(loopback_tls):
         with LingxingSimulator(certfile=loopback_tls.cert, keyfile=loopback_tls.key) as sim:

@@ -19,7 +19,8 @@ from airflow_provider_lingxing.api import endpoints
 
 pytestmark = pytest.mark.integration
 
-WORKER = Path(__file__).with_name("token_worker.py")
+REPO = Path(__file__).resolve().parents[3]
+WORKER = "tests.integration.hooks.token_worker"
 PROCESSES = 6
 CALLS_PER_PROCESS = 30
 RESULTS = endpoints.GET_FULFILLMENT_RESULT.path
@@ -36,7 +37,8 @@ def test_processes_share_one_token_and_no_call_fails(lingxing_connection, tmp_pa
         subprocess.Popen(
             [
                 sys.executable,
-                str(WORKER),
+                "-m",
+                WORKER,
                 str(tmp_path / "tokens.sqlite"),
                 str(start_at),
                 str(CALLS_PER_PROCESS),
@@ -46,6 +48,7 @@ def test_processes_share_one_token_and_no_call_fails(lingxing_connection, tmp_pa
             stderr=subprocess.PIPE,
             text=True,
             env=env,
+            cwd=REPO,
         )
         for n in range(PROCESSES)
     ]

@@ -1,6 +1,7 @@
 """One OS process of the multi-process token test: many calls through new hooks sharing a SQLite store.
 
-Usage: token_worker.py STORE_PATH START_AT CALLS SEED; prints a JSON summary on its last line.
+Usage, from the repository root: `python -m tests.integration.hooks.token_worker STORE_PATH START_AT CALLS SEED`;
+prints a JSON summary on its last line.
 """
 
 from __future__ import annotations
@@ -10,11 +11,10 @@ import random
 import sys
 import time
 
-from sqlite_token_store import SqliteTokenStore
-
 from airflow_provider_lingxing.api.retry import RetryPolicy
 from airflow_provider_lingxing.exceptions import LingxingApiError
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
+from tests.integration.hooks.sqlite_token_store import SqliteTokenStore
 
 SELLER_ID = "A1SIMNA0000001"
 

@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 import redis
 from cryptography.fernet import Fernet
-from support.local_redis import LoopbackProxy, connection_json, dead_port
 
 from airflow_provider_lingxing import shared_redis as shared_redis_module
 from airflow_provider_lingxing.api.endpoints import GET_FULFILLMENT_RESULT, SELLER_LIST
 from airflow_provider_lingxing.limits.budget import ProcessBudgets
 from airflow_provider_lingxing.limits.redis import ACQUIRE, LeaseKeys, RedisLimiter
 from airflow_provider_lingxing.shared_redis import SharedRedis, fallback_in_use
+from tests.support.local_redis import LoopbackProxy, connection_json, dead_port
 
 pytestmark = pytest.mark.integration
 

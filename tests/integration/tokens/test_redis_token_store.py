@@ -12,13 +12,13 @@ import time
 import pytest
 import redis
 from cryptography.fernet import Fernet
-from support.local_redis import connection_json, dead_port
 
 from airflow_provider_lingxing.api.tokens import AccessToken, app_fingerprint, store_key
 from airflow_provider_lingxing.shared_redis import SharedRedis
 from airflow_provider_lingxing.tokens import redis as redis_tokens
 from airflow_provider_lingxing.tokens.redis import RedisTokenStore
 from airflow_provider_lingxing.tokens.stores import MemoryTokenStore
+from tests.support.local_redis import connection_json, dead_port
 
 pytestmark = pytest.mark.integration
 

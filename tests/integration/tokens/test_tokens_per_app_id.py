@@ -7,13 +7,13 @@ import asyncio
 import threading
 
 import pytest
-from support.local_redis import connection_json
 
 from airflow_provider_lingxing.api.endpoints import GET_FULFILLMENT_RESULT
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
 from airflow_provider_lingxing.shared_redis import SharedRedis
 from airflow_provider_lingxing.tokens.redis import RedisTokenStore
 from airflow_provider_lingxing.tokens.stores import MemoryTokenStore
+from tests.support.local_redis import connection_json
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,10 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import DAG
-from reliability_pipeline import (
+
+from airflow_provider_lingxing.operators.fulfillment import FulfillmentResultOperator, LingxingSubmitFulfillmentOperator
+from airflow_provider_lingxing.sensors.fulfillment import FulfillmentResultSensor
+from tests.reliability.reliability_pipeline import (
     MARKETPLACE_ID,
     MODES,
     ORDER_COUNT,
@@ -24,9 +27,6 @@ from reliability_pipeline import (
     TASK_RETRIES,
     orders,
 )
-
-from airflow_provider_lingxing.operators.fulfillment import FulfillmentResultOperator, LingxingSubmitFulfillmentOperator
-from airflow_provider_lingxing.sensors.fulfillment import FulfillmentResultSensor
 
 with DAG(
     "reliability_mixed_faults",

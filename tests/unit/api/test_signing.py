@@ -6,11 +6,11 @@ import json
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from sign_vectors import COPY_FILE, SHARED_FILE, VECTORS
 
 from airflow_provider_lingxing.api import signing
 from airflow_provider_lingxing.api.calls import build_business_request
 from airflow_provider_lingxing.api.endpoints import GET_FULFILLMENT_RESULT, Endpoint
+from tests.sign_vectors import COPY_FILE, SHARED_FILE, VECTORS
 
 
 def test_the_shared_file_holds_32_vectors():

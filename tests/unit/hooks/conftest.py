@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import structlog
 from structlog.testing import LogCapture
-from support.canned_lingxing import APP_ID, APP_SECRET, FAST_RETRIES, CannedLingxing
 
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
 from airflow_provider_lingxing.testing.simulator import LingxingSimulator
 from airflow_provider_lingxing.tokens import PROCESS_TOKEN_STORE
+from tests.support.canned_lingxing import APP_ID, APP_SECRET, FAST_RETRIES, CannedLingxing
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,12 @@ import time
 from collections.abc import Callable
 
 import pytest
-from support.canned_lingxing import (
+
+from airflow_provider_lingxing import exceptions as exc
+from airflow_provider_lingxing.api.endpoints import ACCESS_TOKEN
+from airflow_provider_lingxing.hooks.lingxing import LingxingHook
+from airflow_provider_lingxing.tokens import PROCESS_TOKEN_STORE
+from tests.support.canned_lingxing import (
     DROP,
     FAST_RETRIES,
     RESULTS_PATH,
@@ -21,11 +26,6 @@ from support.canned_lingxing import (
     envelope,
     http,
 )
-
-from airflow_provider_lingxing import exceptions as exc
-from airflow_provider_lingxing.api.endpoints import ACCESS_TOKEN
-from airflow_provider_lingxing.hooks.lingxing import LingxingHook
-from airflow_provider_lingxing.tokens import PROCESS_TOKEN_STORE
 
 ORDER = {
     "id": 9,

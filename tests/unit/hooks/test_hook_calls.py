@@ -11,7 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import pytest
-from support.canned_lingxing import (
+
+from airflow_provider_lingxing import exceptions as exc
+from airflow_provider_lingxing.api.endpoints import SELLER_LIST
+from airflow_provider_lingxing.hooks.lingxing import LingxingHook
+from airflow_provider_lingxing.limits import PROCESS_LIMITER
+from tests.support.canned_lingxing import (
     APP_ID,
     DROP,
     FAST_RETRIES,
@@ -24,11 +29,6 @@ from support.canned_lingxing import (
     envelope,
     http,
 )
-
-from airflow_provider_lingxing import exceptions as exc
-from airflow_provider_lingxing.api.endpoints import SELLER_LIST
-from airflow_provider_lingxing.hooks.lingxing import LingxingHook
-from airflow_provider_lingxing.limits import PROCESS_LIMITER
 
 ORDER = {
     "id": 1,

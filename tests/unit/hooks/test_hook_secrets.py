@@ -10,11 +10,11 @@ import traceback
 from urllib.parse import quote, quote_plus, urlencode
 
 import pytest
-from support.canned_lingxing import FAST_RETRIES, RESULTS_PATH, TOKEN_PATH, Reply, Seen
 
 from airflow_provider_lingxing import exceptions as exc
 from airflow_provider_lingxing.api import calls
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
+from tests.support.canned_lingxing import FAST_RETRIES, RESULTS_PATH, TOKEN_PATH, Reply, Seen
 
 
 @pytest.fixture

@@ -8,12 +8,20 @@ import time
 from typing import ClassVar
 
 import pytest
-from support.canned_lingxing import APP_ID, APP_SECRET, FAST_RETRIES, REFRESH_PATH, RESULTS_PATH, TOKEN_PATH, envelope
 
 from airflow_provider_lingxing.api.tokens import REFRESH_MARGIN_SECONDS, AccessToken, app_fingerprint, store_key
 from airflow_provider_lingxing.hooks import lingxing as hook_module
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
 from airflow_provider_lingxing.tokens import PROCESS_TOKEN_STORE, MemoryTokenStore, VariableTokenStore
+from tests.support.canned_lingxing import (
+    APP_ID,
+    APP_SECRET,
+    FAST_RETRIES,
+    REFRESH_PATH,
+    RESULTS_PATH,
+    TOKEN_PATH,
+    envelope,
+)
 
 KEY = store_key(app_fingerprint(APP_ID))
 """One entry per app id: every connection of the app shares it."""

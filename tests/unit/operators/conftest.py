@@ -6,9 +6,9 @@ import logging
 from typing import Any
 
 import pytest
-from operator_fakes import FakeTaskInstance, FakeVariables
 
 from airflow_provider_lingxing.operators import fulfillment
+from tests.unit.operators.operator_fakes import FakeTaskInstance, FakeVariables
 
 
 @pytest.fixture

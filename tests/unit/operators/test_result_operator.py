@@ -7,12 +7,12 @@ import re
 import pendulum
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
-from operator_fakes import FakeLingxingHook
 
 from airflow_provider_lingxing.api.results import COLUMNS
 from airflow_provider_lingxing.exceptions import LingxingInputError
 from airflow_provider_lingxing.operators import fulfillment
 from airflow_provider_lingxing.operators.fulfillment import MAX_XCOM_ROWS, FulfillmentResultOperator
+from tests.unit.operators.operator_fakes import FakeLingxingHook
 
 
 def complete(task_id: str, result: list | None = None, status: str = "Complete", failure: str | None = None) -> dict:

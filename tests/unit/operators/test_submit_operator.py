@@ -6,7 +6,6 @@ import re
 
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
-from operator_fakes import FakeLingxingHook, FakeTaskInstance
 
 from airflow_provider_lingxing.exceptions import (
     LingxingBadRequestError,
@@ -15,6 +14,7 @@ from airflow_provider_lingxing.exceptions import (
     LingxingSubmissionUncertainError,
 )
 from airflow_provider_lingxing.operators.fulfillment import LingxingSubmitFulfillmentOperator, SubmissionRecord
+from tests.unit.operators.operator_fakes import FakeLingxingHook, FakeTaskInstance
 
 
 def order(n: int, **changes) -> dict:

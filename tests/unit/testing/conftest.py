@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from support.simulator_client import Client
-from support.tls import loopback_tls  # noqa: F401  (a fixture: the throwaway CA of the HTTPS tests)
 
 from airflow_provider_lingxing.testing.simulator import LingxingSimulator
+from tests.support.simulator_client import Client
+from tests.support.tls import loopback_tls  # noqa: F401  (a fixture: the throwaway CA of the HTTPS tests)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from support.simulator_client import Client
 
 from airflow_provider_lingxing.api import endpoints
 from airflow_provider_lingxing.testing.simulator import (
@@ -15,6 +14,7 @@ from airflow_provider_lingxing.testing.simulator import (
     DEFAULT_APP_SECRET,
     LingxingSimulator,
 )
+from tests.support.simulator_client import Client
 
 SELLERS = endpoints.SELLER_LIST.path
 

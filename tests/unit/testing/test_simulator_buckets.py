@@ -7,10 +7,10 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
-from support.simulator_client import NA_SELLER, Client
 
 from airflow_provider_lingxing.api import endpoints
 from airflow_provider_lingxing.testing.simulator import LingxingSimulator
+from tests.support.simulator_client import NA_SELLER, Client
 
 SELLERS = endpoints.SELLER_LIST.path
 RESULTS = endpoints.GET_FULFILLMENT_RESULT.path

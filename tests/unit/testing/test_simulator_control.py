@@ -9,7 +9,6 @@ import sys
 
 import pytest
 import requests
-from support.simulator_client import NA_SELLER, Client, order, submission
 
 from airflow_provider_lingxing.api import endpoints
 from airflow_provider_lingxing.testing.pytest_plugin import CONNECTION_ENV
@@ -21,6 +20,7 @@ from airflow_provider_lingxing.testing.simulator import (
     build_parser,
     config_from_args,
 )
+from tests.support.simulator_client import NA_SELLER, Client, order, submission
 
 SELLERS = endpoints.SELLER_LIST.path
 SUBMIT = endpoints.SUBMIT_FULFILLMENT.path

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import requests
-from support.simulator_client import NA_SELLER, Client, submission
 
 from airflow_provider_lingxing.api import endpoints
 from airflow_provider_lingxing.testing.simulator import LingxingSimulator
+from tests.support.simulator_client import NA_SELLER, Client, submission
 
 SELLERS = endpoints.SELLER_LIST.path
 SUBMIT = endpoints.SUBMIT_FULFILLMENT.path

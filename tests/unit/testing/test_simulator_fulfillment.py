@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from support.simulator_client import NA_MARKETPLACE, NA_SELLER, Client, order, submission
 
 from airflow_provider_lingxing.api import endpoints
 from airflow_provider_lingxing.testing.simulator import LingxingSimulator, default_sellers
+from tests.support.simulator_client import NA_MARKETPLACE, NA_SELLER, Client, order, submission
 
 SUBMIT = endpoints.SUBMIT_FULFILLMENT.path
 RESULTS = endpoints.GET_FULFILLMENT_RESULT.path

@@ -11,11 +11,11 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
-from sign_vectors import VECTORS
-from support.simulator_client import NA_SELLER, Client, submission
 
 from airflow_provider_lingxing.api import endpoints
 from airflow_provider_lingxing.testing.simulator import LingxingSimulator
+from tests.sign_vectors import VECTORS
+from tests.support.simulator_client import NA_SELLER, Client, submission
 
 SELLERS = endpoints.SELLER_LIST.path
 RESULTS = endpoints.GET_FULFILLMENT_RESULT.path

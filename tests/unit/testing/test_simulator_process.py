@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from support.simulator_client import Client, submission
 
 from airflow_provider_lingxing.api import endpoints
 from airflow_provider_lingxing.testing.simulator import SimulatorProcess
+from tests.support.simulator_client import Client, submission
 
 SUBMIT = endpoints.SUBMIT_FULFILLMENT.path
 RESULTS = endpoints.GET_FULFILLMENT_RESULT.path

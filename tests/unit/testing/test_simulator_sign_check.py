@@ -9,11 +9,11 @@ from urllib.parse import quote_plus
 
 import httpx
 import pytest
-from sign_vectors import VECTORS
-from support.simulator_client import NA_SELLER, Client, order, submission
 
 from airflow_provider_lingxing.api import endpoints
 from airflow_provider_lingxing.testing.simulator import LingxingSimulator, gateway, parameters, signing
+from tests.sign_vectors import VECTORS
+from tests.support.simulator_client import NA_SELLER, Client, order, submission
 
 RESULTS = endpoints.GET_FULFILLMENT_RESULT.path
 SUBMIT = endpoints.SUBMIT_FULFILLMENT.path

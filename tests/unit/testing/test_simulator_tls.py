@@ -7,11 +7,11 @@ import ssl
 import httpx
 import pytest
 import requests
-from support.simulator_client import Client, submission
-from support.tls import LoopbackTLS
 
 from airflow_provider_lingxing.api import endpoints
 from airflow_provider_lingxing.testing.simulator import STATS_PATH, LingxingSimulator, SimulatorProcess
+from tests.support.simulator_client import Client, submission
+from tests.support.tls import LoopbackTLS
 
 SELLERS = endpoints.SELLER_LIST.path
 
