@@ -9,9 +9,9 @@ import textwrap
 from collections.abc import Iterator
 
 import pytest
-from support.statsd import StatsdListener
 
 from airflow_provider_lingxing import metrics
+from tests.support.statsd import StatsdListener
 
 SUBMIT = "/pb/mp/order/submitFulfillment"
 RESULTS = "/pb/mp/order/getFulfillmentResult"

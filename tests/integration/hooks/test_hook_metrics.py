@@ -11,10 +11,10 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-from support.statsd import StatsdListener
 
 from airflow_provider_lingxing.api.endpoints import ACCESS_TOKEN, GET_FULFILLMENT_RESULT, SUBMIT_FULFILLMENT
 from airflow_provider_lingxing.testing.simulator import LingxingSimulator
+from tests.support.statsd import StatsdListener
 
 pytestmark = pytest.mark.integration
 
