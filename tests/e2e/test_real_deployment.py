@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_lingxing.api.endpoints import SUBMIT_FULFILLMENT
+from airflow_provider_lingxing.api.endpoints import GET_FULFILLMENT_RESULT, SUBMIT_FULFILLMENT
 from airflow_provider_lingxing.testing.simulator import LingxingSimulator
 from tests.e2e.deployment import Deployment, exclusive, progress, query
+from tests.support.statsd import StatsdListener, simulator_answers
 
 REPO = Path(__file__).resolve().parents[2]
 DATABASE = "lingxing_e2e"
@@ -51,6 +52,7 @@ def test_mark_shipped_runs_through_scheduler_triggerer_and_loads_postgres(tmp_pa
     started = time.monotonic()
     submitted = orders()
     warehouse = {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": DATABASE}
+    statsd = StatsdListener()
     with exclusive(DATABASE), LingxingSimulator(complete_after_seconds=COMPLETE_AFTER_SECONDS) as sim:
         deployment = Deployment(
             home=tmp_path,
@@ -60,6 +62,7 @@ def test_mark_shipped_runs_through_scheduler_triggerer_and_loads_postgres(tmp_pa
                 "AIRFLOW_CONN_LINGXING_DEFAULT": sim.connection_json(),
                 "AIRFLOW_CONN_LINGXING_WAREHOUSE": json.dumps(warehouse),
                 "LINGXING_EXAMPLE_POKE_INTERVAL": "2",
+                **statsd.env(only_lingxing=True),
             },
         )
         deployment.prepare()
@@ -101,4 +104,9 @@ def test_mark_shipped_runs_through_scheduler_triggerer_and_loads_postgres(tmp_pa
     # One access token for the whole deployment: three task processes and the triggerer shared it (Variable).
     assert stats["tokens_issued"].get("access") == 1, stats["tokens_issued"]
     assert stats["rate_limited"] == 0
+    # Every process's metrics (three tasks, the triggerer's polls) reached StatsD: they count what Lingxing answered.
+    calls = statsd.counts("lingxing.calls", "path", "outcome")
+    statsd.close()
+    assert calls == simulator_answers(stats)
+    assert calls[GET_FULFILLMENT_RESULT.path, "ok"] >= 3  # the sensor's poke, the triggerer's polls, the load
     progress(f"end to end in {time.monotonic() - started:.0f}s; simulator saw {stats['requests_total']} calls")

@@ -4,8 +4,10 @@ Airflow config (as environment variables) that points a process's `[metrics]` at
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -25,37 +27,54 @@ class Sample:
         return cls(name, dict(pair.split("=", 1) for pair in pairs), float(value), kind.split("|")[0])
 
 
-@dataclass
 class StatsdListener:
-    prefix: str = "airflow"
-    samples: list[Sample] = field(default_factory=list)
+    """Receives on a loopback UDP port in a thread of its own, so a busy deployment cannot overflow the socket."""
 
-    def __post_init__(self) -> None:
+    def __init__(self, prefix: str = "airflow") -> None:
+        self.prefix = prefix
+        self.samples: list[Sample] = []
+        self.received_at = time.monotonic()
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.socket.bind(("127.0.0.1", 0))
+        self.socket.settimeout(0.1)
         self.port = self.socket.getsockname()[1]
+        self._lock = threading.Lock()
+        self._open = True
+        self._reader = threading.Thread(target=self._read, name="statsd-listener", daemon=True)
+        self._reader.start()
 
-    def env(self, *, influxdb_tags: bool = True) -> dict[str, str]:
-        """Airflow `[metrics]` settings sending this process's Stats here (InfluxDB-style tags: StatsD's way
-        of carrying tags, as the Prometheus statsd_exporter reads them)."""
-        return {
+    def _read(self) -> None:
+        while self._open:
+            try:
+                packet = self.socket.recv(65535).decode()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self.samples.extend(Sample.parse(line) for line in packet.splitlines() if line)
+                self.received_at = time.monotonic()
+
+    def env(self, *, influxdb_tags: bool = True, only_lingxing: bool = False) -> dict[str, str]:
+        """Airflow `[metrics]` settings sending a process's Stats here (InfluxDB-style tags: StatsD's way of
+        carrying tags, as the Prometheus statsd_exporter reads them); `only_lingxing` drops Airflow's own."""
+        env = {
             "AIRFLOW__METRICS__STATSD_ON": "True",
             "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
             "AIRFLOW__METRICS__STATSD_PORT": str(self.port),
             "AIRFLOW__METRICS__STATSD_PREFIX": self.prefix,
             "AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED": str(influxdb_tags),
         }
+        if only_lingxing:
+            env["AIRFLOW__METRICS__METRICS_ALLOW_LIST"] = "lingxing."
+        return env
 
     def collect(self, quiet_for: float = 0.5) -> list[Sample]:
-        """Every sample received until none arrived for `quiet_for` seconds (the sender has finished)."""
-        self.socket.settimeout(quiet_for)
-        try:
-            while True:
-                packet = self.socket.recv(65535).decode()
-                self.samples.extend(Sample.parse(line) for line in packet.splitlines() if line)
-        except TimeoutError:
-            pass
-        return self.samples
+        """Every sample received, once none arrived for `quiet_for` seconds (the senders have finished)."""
+        while time.monotonic() - self.received_at < quiet_for:
+            time.sleep(0.05)
+        with self._lock:
+            return list(self.samples)
 
     def lingxing(self) -> list[Sample]:
         """The provider's samples (`<prefix>.lingxing.*`), prefix removed."""
@@ -75,4 +94,18 @@ class StatsdListener:
         return total
 
     def close(self) -> None:
+        self._open = False
+        self._reader.join()
         self.socket.close()
+
+
+def simulator_answers(stats: dict) -> Counter[tuple[str, str]]:
+    """The simulator's own count of its answers (`stats()["requests"]`) per (path, outcome), in the words of the
+    `lingxing.calls` counter: its success codes 0 and 200 are `ok`."""
+    return Counter(
+        {
+            (path, "ok" if code in ("0", "200") else code): n
+            for path, codes in stats["requests"].items()
+            for code, n in codes.items()
+        }
+    )

@@ -7,14 +7,13 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections import Counter
 from collections.abc import Iterator
 
 import pytest
 
 from airflow_provider_lingxing.api.endpoints import ACCESS_TOKEN, GET_FULFILLMENT_RESULT, SUBMIT_FULFILLMENT
 from airflow_provider_lingxing.testing.simulator import LingxingSimulator
-from tests.support.statsd import StatsdListener
+from tests.support.statsd import StatsdListener, simulator_answers
 
 pytestmark = pytest.mark.integration
 
@@ -59,14 +58,7 @@ def test_the_metrics_of_a_run_count_what_the_simulator_answered(
         (RESULTS, "2001005"): 1,
         (RESULTS, "ok"): 1,
     }
-    answered = Counter(
-        {
-            (path, "ok" if code in ("0", "200") else code): n
-            for path, codes in lingxing_simulator.stats()["requests"].items()
-            for code, n in codes.items()
-        }
-    )
-    assert calls == answered  # what the simulator counted on its side
+    assert calls == simulator_answers(lingxing_simulator.stats())  # what the simulator counted on its side
     assert statsd.counts("lingxing.throttles", "path", "code") == {(SUBMIT, "3001008"): 2}
     assert statsd.counts("lingxing.retries", "path", "outcome") == {(SUBMIT, "3001008"): 2}
     assert statsd.counts("lingxing.token_renewals", "path", "code") == {(RESULTS, "2001005"): 1}
