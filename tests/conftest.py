@@ -30,6 +30,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.variables import VariableStore
+
 RUNNER = Path(__file__).parent / "integration" / "run_dag.py"
 RESULT_PREFIX = "DAG_RUN_RESULT "
 
@@ -121,3 +123,9 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowHo
     if migrate.returncode != 0:
         raise RuntimeError(f"airflow db migrate failed:\n{migrate.stdout[-8000:]}")
     yield home
+
+
+@pytest.fixture
+def variables(monkeypatch: pytest.MonkeyPatch) -> VariableStore:
+    """Airflow Variables in a dict for this test, served through `airflow.sdk.Variable` (tests/support/variables.py)."""
+    return VariableStore().serve(monkeypatch)

@@ -37,6 +37,8 @@ from airflow_provider_lingxing.operators.fulfillment import (
     LingxingSubmitFulfillmentOperator,
 )
 from airflow_provider_lingxing.sensors.fulfillment import FulfillmentResultSensor
+from tests.support.task_instance import FakeTaskInstance
+from tests.support.variables import VariableStore
 
 SELLER_ID = "A1SIMNA0000001"
 MARKETPLACE_ID = "ATVPDKIKX0DER"
@@ -267,47 +269,6 @@ def capture_logs(transcript: Transcript) -> Iterator[Transcript]:
         structlog.configure(**previous)
 
 
-# ---------------------------------------------------------------------------------------------- Airflow stand-ins
-
-
-class VariableStore:
-    """The Airflow Variables the submit operator keeps its progress in (the API server's, in a real run)."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, str] = {}
-
-    def get(self, key: str, default: Any = None, deserialize_json: bool = False) -> Any:
-        if key not in self.values:
-            return default
-        return json.loads(self.values[key]) if deserialize_json else self.values[key]
-
-    def set(self, key: str, value: Any, description: str | None = None, serialize_json: bool = False) -> None:
-        self.values[key] = json.dumps(value) if serialize_json else value
-
-    def delete(self, key: str) -> None:
-        self.values.pop(key, None)
-
-
-class TaskInstanceStub:
-    """What the operators and the sensor read from their task instance."""
-
-    def __init__(self, task_id: str, try_number: int = 1) -> None:
-        self.dag_id = "reliability_pipeline"
-        self.run_id = "manual__2026-03-01T00:00:00+00:00"
-        self.task_id = task_id
-        self.map_index = -1
-        self.try_number = try_number
-        self.start_date = datetime.now(timezone.utc)
-        self.first_reschedule: datetime | None = None
-        self.xcom: dict[str, Any] = {}
-
-    def get_first_reschedule_date(self, context: Any) -> datetime | None:
-        return self.first_reschedule
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcom[key] = value
-
-
 @dataclass
 class Stop:
     """A submission the operator refused to guess about, and how the test resolved it."""
@@ -327,19 +288,21 @@ def airflow_retries(error: BaseException) -> bool:
 class Pipeline:
     """The real operators, sensor and trigger, run in this process with Airflow's moves between them."""
 
-    def __init__(self, sim: Any, transcript: Transcript, *, sql_conn_id: str, table: str) -> None:
+    def __init__(
+        self, sim: Any, transcript: Transcript, *, sql_conn_id: str, table: str, variables: VariableStore
+    ) -> None:
         self.sim = sim
         self.transcript = transcript
         self.sql_conn_id = sql_conn_id
         self.table = table
-        self.variables = VariableStore()
+        self.variables = variables
         self.stops: list[Stop] = []
         self.tries: dict[str, int] = {}
         self.retried: dict[str, int] = {}
         """Airflow retries each task used (tries after a failure Airflow retries, not after a clear)."""
 
     def _context(self, task_id: str) -> dict[str, Any]:
-        return {"ti": TaskInstanceStub(task_id, self.tries[task_id])}
+        return {"ti": FakeTaskInstance(task_id, self.tries[task_id], dag_id="reliability_pipeline")}
 
     def _execute(self, task_id: str, run: Callable[[], Any]) -> Any:
         """A task run as Airflow runs it: a failure it retries starts a new try, up to TASK_RETRIES of them.
@@ -363,7 +326,7 @@ class Pipeline:
         """Run the submit task; after an uncertain stop, clear it, read its instructions, resolve as they say
         (look in Lingxing for a task holding the orders, edit the progress Variable) and clear it again.
 
-        The operators module must read its Variables from `self.variables` (monkeypatch `fulfillment.Variable`).
+        The operators read their Variables from `self.variables` (a store `airflow.sdk.Variable` serves).
         """
         while True:
             try:

@@ -18,7 +18,6 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from airflow_provider_lingxing.exceptions import LingxingInputError
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
-from airflow_provider_lingxing.operators import fulfillment
 from airflow_provider_lingxing.operators.fulfillment import FulfillmentResultOperator, LingxingSubmitFulfillmentOperator
 from airflow_provider_lingxing.sensors.fulfillment import FulfillmentResultSensor
 from airflow_provider_lingxing.testing.simulator import LingxingSimulator
@@ -26,13 +25,13 @@ from tests.reliability.reliability_pipeline import (
     RESULTS_PATH,
     SELLER_ID,
     SUBMIT_PATH,
-    TaskInstanceStub,
     Transcript,
-    VariableStore,
     capture_logs,
     connection,
     order,
 )
+from tests.support.task_instance import FakeTaskInstance
+from tests.support.variables import VariableStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -54,15 +53,14 @@ def assert_clear(error: BaseException, culprit: str) -> None:
 
 
 @pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch):
+def sim(monkeypatch: pytest.MonkeyPatch, variables: VariableStore):
     with LingxingSimulator(latency=0.0, complete_after_polls=1) as simulator:
         monkeypatch.setenv("AIRFLOW_CONN_LINGXING_DEFAULT", connection(simulator))
-        monkeypatch.setattr(fulfillment, "Variable", VariableStore())
         yield simulator
 
 
 def context(task_id: str = "task") -> dict[str, Any]:
-    return {"ti": TaskInstanceStub(task_id)}
+    return {"ti": FakeTaskInstance(task_id, dag_id="reliability_pipeline")}
 
 
 # ---------------------------------------------------------------------------------------------- the connection

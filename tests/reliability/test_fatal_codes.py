@@ -13,7 +13,6 @@ from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from airflow_provider_lingxing.exceptions import LingxingFatalError
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
-from airflow_provider_lingxing.operators import fulfillment
 from airflow_provider_lingxing.operators.fulfillment import FulfillmentResultOperator, LingxingSubmitFulfillmentOperator
 from airflow_provider_lingxing.sensors.fulfillment import FulfillmentResultSensor
 from airflow_provider_lingxing.testing.simulator import LingxingSimulator
@@ -24,14 +23,14 @@ from tests.reliability.reliability_pipeline import (
     SUBMIT_PATH,
     Fault,
     SimulatorTap,
-    TaskInstanceStub,
     Transcript,
-    VariableStore,
     capture_logs,
     connection,
     order,
     run_trigger,
 )
+from tests.support.task_instance import FakeTaskInstance
+from tests.support.variables import VariableStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -96,7 +95,7 @@ def results_operator(sim: LingxingSimulator, task_ids: list[int]) -> None:
 
 
 def context(task_id: str) -> dict:
-    return {"ti": TaskInstanceStub(task_id)}
+    return {"ti": FakeTaskInstance(task_id, dag_id="reliability_pipeline")}
 
 
 WAYS = {
@@ -111,9 +110,8 @@ WAYS = {
 
 @pytest.mark.parametrize("way", WAYS)
 @pytest.mark.parametrize("code", HINTS)
-def test_a_fatal_code_fails_at_once_with_what_to_do(code: str, way: str, monkeypatch):
+def test_a_fatal_code_fails_at_once_with_what_to_do(code: str, way: str, variables: VariableStore, monkeypatch):
     run, path = WAYS[way]
-    monkeypatch.setattr(fulfillment, "Variable", VariableStore())
     transcript = Transcript()
     with LingxingSimulator(latency=0.0) as sim:
         tap = SimulatorTap(sim, Fault("none"), seed=0)

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_lingxing.operators import fulfillment
 from airflow_provider_lingxing.testing.simulator import LingxingSimulator
 from tests.reliability.reliability_pipeline import (
     MIXED,
@@ -48,6 +47,7 @@ from tests.reliability.reliability_pipeline import (
     fault_breakdown,
     injected_faults,
 )
+from tests.support.variables import VariableStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -105,8 +105,8 @@ def run_row(fault: Fault, mode: str, table, monkeypatch: pytest.MonkeyPatch) -> 
         tap = SimulatorTap(sim, fault, seed=seed)
         monkeypatch.setenv("AIRFLOW_CONN_LINGXING_DEFAULT", connection(sim))
         transcript = Transcript()
-        pipeline = Pipeline(sim, transcript, sql_conn_id=table.conn_id, table=table.name)
-        monkeypatch.setattr(fulfillment, "Variable", pipeline.variables)
+        variables = VariableStore().serve(monkeypatch)
+        pipeline = Pipeline(sim, transcript, sql_conn_id=table.conn_id, table=table.name, variables=variables)
         with capture_logs(transcript):
             submissions = pipeline.submit()
             results = pipeline.wait(mode, submissions)

@@ -27,7 +27,9 @@ from airflow_provider_lingxing.sensors.fulfillment import FulfillmentResultSenso
 from airflow_provider_lingxing.testing.simulator import SimulatorProcess
 from airflow_provider_lingxing.tokens import PROCESS_TOKEN_STORE
 from airflow_provider_lingxing.triggers.fulfillment import FulfillmentResultTrigger
-from tests.reliability.reliability_pipeline import RESULTS_PATH, SELLER_ID, TaskInstanceStub, order
+from tests.reliability.reliability_pipeline import RESULTS_PATH, SELLER_ID, order
+from tests.support.task_instance import FakeTaskInstance
+from tests.support.triggerer import first_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -80,11 +82,6 @@ def test_500_deferred_sensors_share_one_bucket(simulator_process: SimulatorProce
 
     async def triggerer() -> list[dict[str, Any]]:
         """What a triggerer does with 500 deferred tasks: rebuild each trigger, run them all, await the events."""
-
-        async def first_event(trigger: FulfillmentResultTrigger) -> dict[str, Any]:
-            async for event in trigger.run():
-                return event.payload
-            raise AssertionError("no event")
 
         started = time.monotonic()
         runs = [asyncio.ensure_future(first_event(FulfillmentResultTrigger(**kwargs))) for _, kwargs in payloads]
@@ -152,9 +149,9 @@ def _worker(pool: Any, start: Any, pooled: bool, task_ids: list[int], token: str
         try:
             if pooled:
                 with pool:
-                    sensor.poke({"ti": TaskInstanceStub("wait")})
+                    sensor.poke({"ti": FakeTaskInstance("wait", dag_id="reliability_pipeline")})
             else:
-                sensor.poke({"ti": TaskInstanceStub("wait")})
+                sensor.poke({"ti": FakeTaskInstance("wait", dag_id="reliability_pipeline")})
         except Exception as error:
             failures.append(f"{type(error).__name__}: {error}")
         time.sleep(0.05)

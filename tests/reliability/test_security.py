@@ -33,12 +33,12 @@ from airflow_provider_lingxing.testing.simulator import DEFAULT_APP_ID, DEFAULT_
 from tests.reliability.reliability_pipeline import (
     RESULTS_PATH,
     SELLER_ID,
-    TaskInstanceStub,
     Transcript,
     capture_logs,
     connection,
     order,
 )
+from tests.support.task_instance import FakeTaskInstance
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -258,7 +258,7 @@ def test_sql_values_are_bound_not_spliced(warehouse, monkeypatch):
         sim.handle = hostile_description
         FulfillmentResultOperator(
             task_id="load", seller_id=SELLER_ID, fulfillment_task_ids=[created], sql_conn_id=conn_id, table=table
-        ).execute({"ti": TaskInstanceStub("load")})
+        ).execute({"ti": FakeTaskInstance("load", dag_id="reliability_pipeline")})
     assert query(f"SELECT message_id, result_description FROM {table}") == [("17", stored)]
     assert query(f"SELECT count(*) FROM {victim}") == [(0,)], "the victim table is still there"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import ClassVar
 
 import pytest
 
@@ -149,25 +148,10 @@ def test_outside_airflow_the_process_store_is_shared_by_default(fake, connect):
     assert PROCESS_TOKEN_STORE.get(KEY).access_token == fake.live_token
 
 
-class FakeVariable:
-    values: ClassVar[dict[str, str]] = {}
-
-    @classmethod
-    def get(cls, key, default=None):
-        return cls.values.get(key, default)
-
-    @classmethod
-    def set(cls, key, value, description=None):
-        assert isinstance(value, str)
-        cls.values[key] = value
-
-
-def test_inside_airflow_the_token_lives_in_a_masked_variable_per_app_id(fake, connect, monkeypatch):
+def test_inside_airflow_the_token_lives_in_a_masked_variable_per_app_id(fake, connect, monkeypatch, variables):
     from airflow.sdk.execution_time import task_runner
 
-    FakeVariable.values = {}
     masked: list[str] = []
-    monkeypatch.setattr("airflow.sdk.Variable", FakeVariable)
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", object(), raising=False)
     monkeypatch.setattr(hook_module, "mask_secret", masked.append)
     monkeypatch.setattr(hook_module, "_MASKED", set())
@@ -176,7 +160,7 @@ def test_inside_airflow_the_token_lives_in_a_masked_variable_per_app_id(fake, co
     first = LingxingHook()
     assert isinstance(first.token_keeper.store, VariableTokenStore)
     first.list_sellers()
-    stored = json.loads(FakeVariable.values[KEY])
+    stored = json.loads(variables.values[KEY])
     assert stored["access_token"] == fake.live_token
     assert stored["expires_at"] > time.time() + 7000
 
@@ -185,12 +169,11 @@ def test_inside_airflow_the_token_lives_in_a_masked_variable_per_app_id(fake, co
     assert {fake.live_token, stored["refresh_token"], APP_SECRET} <= set(masked)
 
 
-def test_garbage_in_the_variable_is_replaced(fake, connect, monkeypatch):
+def test_garbage_in_the_variable_is_replaced(fake, connect, monkeypatch, variables):
     from airflow.sdk.execution_time import task_runner
 
-    FakeVariable.values = {KEY: "not a token"}
-    monkeypatch.setattr("airflow.sdk.Variable", FakeVariable)
+    variables.values[KEY] = "not a token"
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", object(), raising=False)
     connect(fake.base_url)
     LingxingHook().list_sellers()
-    assert json.loads(FakeVariable.values[KEY])["access_token"] == fake.live_token
+    assert json.loads(variables.values[KEY])["access_token"] == fake.live_token
