@@ -235,9 +235,13 @@ def _retrying(
             log.info("Lingxing %s: %s; signing afresh", endpoint.path, error.message)
             continue
         if decision.action is Action.RENEW_TOKEN:
+            if renewals:
+                retries += 1
             renewals += 1
             meter.renewing_token(endpoint.path, _outcome(error))
             log.info("Lingxing %s: %s; getting the shared token or a new one", endpoint.path, error.message)
+            if decision.delay > 0:
+                yield Sleep(decision.delay)
             token = yield GetToken(refused=token)
             continue
         retries += 1

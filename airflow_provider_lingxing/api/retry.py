@@ -21,8 +21,6 @@ class RetryPolicy:
     max_retries: int = 5
     base_delay: float = 0.5
     max_delay: float = 30.0
-    max_token_renewals: int = 3
-    """Token renewals per call: each for a different refused token, never in a loop."""
 
     def backoff(self, retries_done: int, rand: Callable[[], float] = random.random) -> float:
         return rand() * min(self.max_delay, self.base_delay * 2**retries_done)
@@ -92,6 +90,12 @@ def _gave_up(error: errors.LingxingApiError, retries: int) -> errors.LingxingApi
     return type(error)(message, code=error.code, request_id=error.request_id, path=error.path, hint=error.hint)
 
 
+TOKEN_WAR_HINT = (
+    "Another client of this app id keeps fetching tokens, and each fetch invalidates the other's token: give "
+    "that client its own app id"
+)
+
+
 def _utc(seconds: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
 
@@ -131,15 +135,22 @@ def decide(
     clock: Callable[[], float] = time.time,
     rand: Callable[[], float] = random.random,
 ) -> Decision:
-    """The next step after `error`. Token errors renew the token without using up a retry; a sign that
+    """The next step after `error`. A refused token is renewed at once the first time; later renewals of the
+    same call (another client keeps rotating the token) draw on the retries, with backoff. A sign that
     expired is re-signed at once, and expiring again with this clock far from the gateway's is fatal (`clock`:
     the one the request was signed with); rate limits and transient failures back off; everything else
     raises. A non-idempotent call that may have been processed is never re-sent.
     """
     if isinstance(error, errors.LingxingTokenError):
-        if can_renew_token and renewals_done < policy.max_token_renewals:
+        if not can_renew_token:
+            return Decision(Action.RAISE, error=error)
+        if renewals_done == 0:
             return Decision(Action.RENEW_TOKEN)
-        return Decision(Action.RAISE, error=error)
+        if retries_done >= policy.max_retries:
+            gave_up = _gave_up(error, retries_done)
+            gave_up.hint = TOKEN_WAR_HINT
+            return Decision(Action.RAISE, error=gave_up)
+        return Decision(Action.RENEW_TOKEN, delay=policy.backoff(retries_done, rand))
     if not error.retryable:
         return Decision(Action.RAISE, error=error)
     if not idempotent and _may_have_been_processed(error):

@@ -19,7 +19,6 @@ from typing import Any
 import httpx
 import requests
 from airflow.sdk import BaseHook
-from airflow.sdk.log import mask_secret
 
 from airflow_provider_lingxing.api import calls, errors
 from airflow_provider_lingxing.api.calls import Effect, GetToken, Send, Sleep
@@ -38,21 +37,8 @@ from airflow_provider_lingxing.api.retry import RetryPolicy
 from airflow_provider_lingxing.exceptions import LingxingInputError, airflow_errors
 from airflow_provider_lingxing.limits import Limiter, limiter_for
 from airflow_provider_lingxing.metrics import CALLS
-from airflow_provider_lingxing.tokens import TokenKeeper, TokenStore, token_store_for
+from airflow_provider_lingxing.tokens import TokenKeeper, TokenStore, mask_secrets, token_store_for
 from airflow_provider_lingxing.transport import Transport
-
-_MASKED: set[str] = set()
-_MASKED_LOCK = threading.Lock()
-
-
-def _mask(*secrets: str) -> None:
-    """Registers each secret once with Airflow's masker (each registration may message the supervisor)."""
-    for secret in secrets:
-        with _MASKED_LOCK:
-            if not secret or secret in _MASKED:
-                continue
-            _MASKED.add(secret)
-        mask_secret(secret)
 
 
 def _text_argument(value: Any, argument: str) -> str:
@@ -104,6 +90,7 @@ class LingxingHook(BaseHook):
         self._transport: Transport | None = None
         self._setup_lock = threading.Lock()
         self._clock: Callable[[], float] = time.time
+        self._token_war_reported = False
 
     # -- set-up --------------------------------------------------------------------------------------
 
@@ -132,12 +119,18 @@ class LingxingHook(BaseHook):
         with self._setup_lock:
             if self._settings is not None:
                 return
-            _mask(settings.app_secret)
+            mask_secrets(settings.app_secret)
             self._retry_policy = replace(self._retry_policy, max_retries=settings.max_retries)
             self._transport = Transport(settings, self._limiter or limiter_for(settings))
             store = self._token_store or token_store_for(settings)
             self._keeper = TokenKeeper(
-                settings, store, self._transport, policy=self._retry_policy, log=self.log, clock=self._now, mask=_mask
+                settings,
+                store,
+                self._transport,
+                policy=self._retry_policy,
+                log=self.log,
+                clock=self._now,
+                mask=mask_secrets,
             )
             self._settings = settings
 
@@ -210,14 +203,38 @@ class LingxingHook(BaseHook):
             meter=CALLS,
         )
 
+    def _call(self, endpoint: Endpoint, payload: Mapping[str, Any] | None) -> Any:
+        return calls.run(self._plan(endpoint, payload), self._perform)
+
+    async def _acall(self, endpoint: Endpoint, payload: Mapping[str, Any] | None) -> Any:
+        await self.asettings()
+        return await calls.arun(self._plan(endpoint, payload), self._aperform)
+
+    def _report_token_war(self) -> None:
+        """Says once per hook, with the count, that another client of the app id keeps replacing our token."""
+        if self._keeper is None or self._keeper.replaced < 2 or self._token_war_reported:
+            return
+        self._token_war_reported = True
+        self.log.warning(
+            "Another client of this app id is rotating its access token: %d renewals so far, each after Lingxing "
+            "replaced ours (2001005) with no newer token shared by this deployment. Calls go on, slower. Fix: "
+            "give that client its own app id",
+            self._keeper.replaced,
+        )
+
     @airflow_errors
     def call(self, endpoint: Endpoint, payload: Mapping[str, Any] | None = None) -> Any:
-        return calls.run(self._plan(endpoint, payload), self._perform)
+        try:
+            return self._call(endpoint, payload)
+        finally:
+            self._report_token_war()
 
     @airflow_errors
     async def acall(self, endpoint: Endpoint, payload: Mapping[str, Any] | None = None) -> Any:
-        await self.asettings()
-        return await calls.arun(self._plan(endpoint, payload), self._aperform)
+        try:
+            return await self._acall(endpoint, payload)
+        finally:
+            self._report_token_war()
 
     # -- public API ----------------------------------------------------------------------------------
 
@@ -271,18 +288,21 @@ class LingxingHook(BaseHook):
         """
         payloads = self._result_payloads(seller_id, task_ids)
         self.token_keeper.current()
-        if len(payloads) == 1:
-            answers = [self.call(GET_FULFILLMENT_RESULT, payloads[0])]
-        else:
-            workers = min(GET_FULFILLMENT_RESULT.capacity, len(payloads), self.max_in_flight or len(payloads))
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lingxing-results") as pool:
-                futures = [pool.submit(self.call, GET_FULFILLMENT_RESULT, payload) for payload in payloads]
-                try:
-                    answers = [future.result() for future in futures]
-                except BaseException:
-                    for future in futures:
-                        future.cancel()
-                    raise
+        workers = min(GET_FULFILLMENT_RESULT.capacity, len(payloads), self.max_in_flight or len(payloads))
+        try:
+            if workers == 1:
+                answers = [self._call(GET_FULFILLMENT_RESULT, payload) for payload in payloads]
+            else:
+                with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lingxing-results") as pool:
+                    futures = [pool.submit(self._call, GET_FULFILLMENT_RESULT, payload) for payload in payloads]
+                    try:
+                        answers = [future.result() for future in futures]
+                    except BaseException:
+                        for future in futures:
+                            future.cancel()
+                        raise
+        finally:
+            self._report_token_war()
         return one_per_task(answers, GET_FULFILLMENT_RESULT.path)
 
     @airflow_errors
@@ -295,7 +315,7 @@ class LingxingHook(BaseHook):
 
         async def fetch(payload: dict[str, Any]) -> Any:
             async with own_limit:
-                return await self.acall(GET_FULFILLMENT_RESULT, payload)
+                return await self._acall(GET_FULFILLMENT_RESULT, payload)
 
         tasks = [asyncio.ensure_future(fetch(payload)) for payload in payloads]
         try:
@@ -305,6 +325,8 @@ class LingxingHook(BaseHook):
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+        finally:
+            self._report_token_war()
         return one_per_task(list(answers), GET_FULFILLMENT_RESULT.path)
 
     def test_connection(self) -> tuple[bool, str]:

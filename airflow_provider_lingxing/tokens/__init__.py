@@ -8,7 +8,12 @@ from airflow_provider_lingxing.api.connection import LingxingSettings
 from airflow_provider_lingxing.exceptions import LingxingInputError
 from airflow_provider_lingxing.tokens.keeper import TokenKeeper
 from airflow_provider_lingxing.tokens.stores import PROCESS_TOKEN_STORE, LockingTokenStore, MemoryTokenStore, TokenStore
-from airflow_provider_lingxing.tokens.variable import VariableTokenStore, default_token_store, in_airflow_runtime
+from airflow_provider_lingxing.tokens.variable import (
+    VariableTokenStore,
+    default_token_store,
+    in_airflow_runtime,
+    mask_secrets,
+)
 
 __all__ = [
     "PROCESS_TOKEN_STORE",
@@ -19,6 +24,7 @@ __all__ = [
     "VariableTokenStore",
     "default_token_store",
     "in_airflow_runtime",
+    "mask_secrets",
     "token_store_for",
 ]
 

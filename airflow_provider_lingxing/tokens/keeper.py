@@ -92,6 +92,9 @@ class TokenKeeper:
         )
         self.fetched = 0
         """Tokens this keeper fetched with the secret (refreshes not counted)."""
+        self.replaced = 0
+        """Refused tokens renewed by a fetch because no newer one was shared: someone outside the deployment's
+        store (another client of the app id) replaced ours."""
 
     def cached(self) -> AccessToken | None:
         """The token this keeper holds, if it is still to be used as is."""
@@ -182,6 +185,7 @@ class TokenKeeper:
             if newer_than(stored, refused, now=self._clock(), owner=self.owner):
                 token = yield from self._settle(stored)
             else:
+                self.replaced += 1
                 token = yield from self._fetch()
         self._cached = token
         return token

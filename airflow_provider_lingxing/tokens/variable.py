@@ -6,11 +6,26 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 
 from airflow_provider_lingxing.api.tokens import AccessToken
 from airflow_provider_lingxing.tokens.stores import PROCESS_TOKEN_STORE, TokenStore
 
 _log = logging.getLogger(__name__)
+_MASKED: set[str] = set()
+_MASKED_LOCK = threading.Lock()
+
+
+def mask_secrets(*secrets: str) -> None:
+    """Registers each secret once with Airflow's log masker (each registration may message the supervisor)."""
+    from airflow.sdk.log import mask_secret
+
+    for secret in secrets:
+        with _MASKED_LOCK:
+            if not secret or secret in _MASKED:
+                continue
+            _MASKED.add(secret)
+        mask_secret(secret)
 
 
 def in_airflow_runtime() -> bool:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import structlog.testing
 
 from airflow_provider_lingxing import exceptions as exc
 from airflow_provider_lingxing.api import endpoints
@@ -178,3 +180,34 @@ def test_a_clock_ten_minutes_off_fails_once_with_both_clocks_and_the_fix(lingxin
     offset = int(re.search(r"is (\d+) s behind", message).group(1))
     assert 598 <= offset <= 602
     assert lingxing_simulator.stats()["requests"][endpoints.SELLER_LIST.path] == {"2001007": 2}
+
+
+def _create_tasks(hook: LingxingHook, count: int) -> list[str]:
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        created = pool.map(
+            lambda n: hook.submit_fulfillment("NA", SELLER_ID, MARKETPLACE_ID, _orders(1000 + n, "1Z"))["task_id"],
+            range(count),
+        )
+        return list(created)
+
+
+@pytest.mark.parametrize("ids", [30, 300])
+@pytest.mark.lingxing_simulator(latency=0.01, complete_after_polls=1)
+def test_a_token_war_with_a_foreign_client_completes_and_says_so_once(lingxing_simulator, lingxing_connection, ids):
+    """Another client of the app id fetches a token after every 3 accepted calls (each fetch invalidates ours, each
+    of ours invalidates its): the renewals draw on the retries with the default backoff, every id is answered,
+    and the log says once what is going on and what to do."""
+    hook = LingxingHook()
+    task_ids = _create_tasks(hook, ids)
+    lingxing_simulator.configure({"rotate_token_every": 3})
+    before = lingxing_simulator.stats()
+    with structlog.testing.capture_logs() as logs:
+        results = hook.get_fulfillment_results(SELLER_ID, task_ids)
+    assert sorted(r["task_id"] for r in results) == sorted(task_ids)
+    after = lingxing_simulator.stats()
+    refused = after["requests"][RESULTS].get("2001005", 0)
+    fetched = after["tokens_issued"]["access"] - before["tokens_issued"]["access"]
+    warnings = [e["event"] for e in logs if "rotating" in e["event"] and e["log_level"] == "warning"]
+    if refused >= 2:
+        assert len(warnings) == 1 and "its own app id" in warnings[0] and f"{fetched} renewals" in warnings[0]
+    assert after["requests"][RESULTS]["0"] == ids // 10

@@ -90,12 +90,35 @@ def test_every_attempt_is_signed_afresh_with_the_time_of_that_attempt():
     assert script.kinds() == ["GetToken", "Send", "Send", "Sleep", "Send"]
 
 
-def test_a_refused_token_is_renewed_without_using_a_retry():
-    script = Script(_code("2001005"), _code("2001003"), *[_code("3001008")] * 3, OK)
+def test_a_refused_token_is_renewed_at_once_without_using_a_retry():
+    script = Script(_code("2001005"), *[_code("3001008")] * 3, OK)
     assert calls.run(_plan(), script.perform) == ["done"]
     token_effects = [e for e in script.effects if isinstance(e, GetToken)]
-    assert [e.refused and e.refused.access_token for e in token_effects] == [None, "tok-1", "tok-2"]
-    assert [q["access_token"] for q in script.sent()] == ["tok-1", "tok-2", "tok-3", "tok-3", "tok-3", "tok-3"]
+    assert [e.refused and e.refused.access_token for e in token_effects] == [None, "tok-1"]
+    assert [q["access_token"] for q in script.sent()] == ["tok-1", "tok-2", "tok-2", "tok-2", "tok-2"]
+    assert script.kinds()[:4] == ["GetToken", "Send", "GetToken", "Send"]
+
+
+def test_a_token_refused_again_is_renewed_after_a_backoff_that_uses_a_retry():
+    script = Script(_code("2001005"), _code("2001003"), _code("2001005"), _code("3001008"), OK)
+    assert calls.run(_plan(), script.perform) == ["done"]
+    assert script.kinds() == [
+        "GetToken",
+        "Send",
+        "GetToken",
+        "Send",
+        "Sleep",
+        "GetToken",
+        "Send",
+        "Sleep",
+        "GetToken",
+        "Send",
+        "Sleep",
+        "Send",
+    ]
+    assert [e.seconds for e in script.effects if isinstance(e, Sleep)] == [0.5, 1.0, 2.0]
+    with pytest.raises(exc.LingxingTokenError, match=r"gave up after 3 retries.*its own app id"):
+        calls.run(_plan(), Script(*[_code("2001005")] * 5).perform)
 
 
 def test_backoff_sleeps_grow_and_the_last_error_is_raised():

@@ -180,12 +180,15 @@ def test_retries_stop_at_max_retries_with_a_message_that_says_so():
     assert "gave up after 5 retries" in str(decision.error)
 
 
-def test_token_renewals_do_not_use_retries_but_are_bounded():
+def test_the_first_renewal_is_free_and_the_next_ones_draw_on_the_retries_with_backoff():
     error = _error(200, _answer("2001005"))
-    renew = decide(error, retries_done=5, renewals_done=0, idempotent=True, policy=POLICY)
-    assert renew.action is Action.RENEW_TOKEN
-    bounded = decide(error, retries_done=0, renewals_done=POLICY.max_token_renewals, idempotent=True, policy=POLICY)
-    assert bounded.action is Action.RAISE and bounded.error is error
+    first = decide(error, retries_done=5, renewals_done=0, idempotent=True, policy=POLICY)
+    assert (first.action, first.delay) == (Action.RENEW_TOKEN, 0.0)
+    again = decide(error, retries_done=2, renewals_done=4, idempotent=True, policy=POLICY, rand=lambda: 1.0)
+    assert (again.action, again.delay) == (Action.RENEW_TOKEN, 2.0)
+    spent = decide(error, retries_done=5, renewals_done=6, idempotent=True, policy=POLICY)
+    assert spent.action is Action.RAISE and isinstance(spent.error, exc.LingxingTokenError)
+    assert "gave up after 5 retries" in str(spent.error) and "its own app id" in str(spent.error)
     token_call = decide(error, retries_done=0, renewals_done=0, idempotent=True, policy=POLICY, can_renew_token=False)
     assert token_call.action is Action.RAISE
 

@@ -9,9 +9,9 @@ import time
 import pytest
 
 from airflow_provider_lingxing.api.tokens import REFRESH_MARGIN_SECONDS, AccessToken, app_fingerprint, store_key
-from airflow_provider_lingxing.hooks import lingxing as hook_module
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
 from airflow_provider_lingxing.tokens import PROCESS_TOKEN_STORE, MemoryTokenStore, VariableTokenStore
+from airflow_provider_lingxing.tokens import variable as variable_store
 from tests.support.canned_lingxing import (
     APP_ID,
     APP_SECRET,
@@ -153,8 +153,8 @@ def test_inside_airflow_the_token_lives_in_a_masked_variable_per_app_id(fake, co
 
     masked: list[str] = []
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", object(), raising=False)
-    monkeypatch.setattr(hook_module, "mask_secret", masked.append)
-    monkeypatch.setattr(hook_module, "_MASKED", set())
+    monkeypatch.setattr("airflow.sdk.log.mask_secret", masked.append)
+    monkeypatch.setattr(variable_store, "_MASKED", set())
     connect(fake.base_url)
 
     first = LingxingHook()
