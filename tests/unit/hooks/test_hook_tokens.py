@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+import structlog.testing
 
 from airflow_provider_lingxing.api.tokens import REFRESH_MARGIN_SECONDS, AccessToken, app_fingerprint, store_key
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
@@ -18,9 +25,27 @@ from tests.support.canned_lingxing import (
     FAST_RETRIES,
     REFRESH_PATH,
     RESULTS_PATH,
+    SELLERS_PATH,
     TOKEN_PATH,
     envelope,
 )
+
+
+@contextmanager
+def caplog_records() -> Iterator[list[logging.LogRecord]]:
+    """The records of the provider's stdlib loggers (the token lock logs through them), at any level."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("airflow_provider_lingxing")
+    logger.addHandler(handler)
+    previous, logger.level = logger.level, logging.DEBUG
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
 
 KEY = store_key(app_fingerprint(APP_ID))
 """One entry per app id: every connection of the app shares it."""
@@ -177,3 +202,45 @@ def test_garbage_in_the_variable_is_replaced(fake, connect, monkeypatch, variabl
     connect(fake.base_url)
     LingxingHook().list_sellers()
     assert json.loads(variables.values[KEY])["access_token"] == fake.live_token
+
+
+HOLD_THE_LOCK = """
+import sys, time
+from airflow_provider_lingxing.tokens.locks import exclusive
+with exclusive(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize("transport", ["sync", "async"])
+def test_a_stuck_holder_of_the_token_lock_is_waited_for_a_bounded_time(fake, new_hook, monkeypatch, transport):
+    """Another process holds this host's token lock and never lets go: the wait ends (30 s in production), the
+    log names who held it and for how long, and the token is fetched alone."""
+    from airflow_provider_lingxing.tokens import locks
+
+    monkeypatch.setattr(locks, "LOCK_WAIT_SECONDS", 0.5)
+    hook = new_hook()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_LOCK, hook.token_keeper.app], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        done: list[object] = []
+        call = hook.list_sellers if transport == "sync" else lambda: asyncio.run(hook.arequest("GET", SELLERS_PATH))
+        with structlog.testing.capture_logs() as logs, caplog_records() as records:
+            worker = threading.Thread(target=lambda: done.append(call()))
+            started = time.monotonic()
+            worker.start()
+            worker.join(20)
+        waited = time.monotonic() - started
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done, "the wait for the token lock did not end"
+    assert 0.5 <= waited < 10
+    said = [r.getMessage() for r in records] + [e["event"] for e in logs]
+    assert any(f"pid {holder.pid}" in line and "waiting" in line for line in said), said
+    gave_up = [r for r in records if "fetching the token without it" in r.getMessage()]
+    assert gave_up and gave_up[0].levelname == "WARNING" and f"pid {holder.pid}" in gave_up[0].getMessage()
+    assert len(fake.calls(TOKEN_PATH)) == 1
