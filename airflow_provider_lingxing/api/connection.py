@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -56,6 +57,9 @@ class LingxingSettings:
     verify: bool = True
     redis_conn_id: str | None = None
     """An Airflow `redis` connection: one concurrency budget and one token per app id across the deployment."""
+    ca_bundle: str | None = None
+    """A PEM file of the CA certificates to trust (a corporate TLS proxy's CA); None: the environment's, else
+    certifi's (transport/tls.py)."""
 
 
 def _extra(extras: Mapping[str, Any], name: str) -> Any:
@@ -153,6 +157,24 @@ def _redis_conn_id(value: Any, where: str) -> str | None:
     return value.strip()
 
 
+def _ca_bundle(value: Any, verify: bool, where: str) -> str | None:
+    if value is None:
+        return None
+    path = value.strip() if isinstance(value, str) else ""
+    if not path:
+        raise LingxingInputError(f"{where}: extra `ca_bundle` must be the path of a PEM file, got {value!r}")
+    if not verify:
+        raise LingxingInputError(
+            f"{where}: extra `ca_bundle` is set but `verify` is false, so it would not be used: remove one of them"
+        )
+    if not os.path.isfile(path) or not os.access(path, os.R_OK):
+        raise LingxingInputError(
+            f"{where}: extra `ca_bundle` names {path!r}, which is not a readable file on this machine: give the path "
+            "of a PEM file of the CA certificates to trust, present on every worker and the triggerer"
+        )
+    return path
+
+
 def settings_from_connection(conn: ConnectionFields) -> LingxingSettings:
     """Validates a connection before any network call; each message names the field to fix."""
     where = f"Lingxing connection {conn.conn_id!r}"
@@ -186,4 +208,5 @@ def settings_from_connection(conn: ConnectionFields) -> LingxingSettings:
         _max_retries(_extra(extras, "max_retries"), where),
         verify,
         _redis_conn_id(_extra(extras, "redis_conn_id"), where),
+        _ca_bundle(_extra(extras, "ca_bundle"), verify, where),
     )

@@ -35,21 +35,29 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
                 pending.append(nested)
 
 
-def _certificate_failure(error: BaseException, path: str, host: str) -> LingxingFatalError | None:
+CERTIFICATE_HINT = (
+    "If a TLS proxy or a private CA signs it, set the connection's extra ca_bundle to a PEM file of that CA (or "
+    "REQUESTS_CA_BUNDLE / SSL_CERT_FILE on every worker and the triggerer); verify=false turns verification off"
+)
+
+
+def _certificate_failure(error: BaseException, path: str, host: str, trusted: str) -> LingxingFatalError | None:
     if any(isinstance(cause, ssl.SSLCertVerificationError) for cause in _causes(error)):
         return LingxingFatalError(
-            f"the TLS certificate of {host} could not be verified",
+            f"the TLS certificate of {host} could not be verified (trusted CAs: {trusted})",
             path=path,
-            hint="Install the CA certificate on the workers, or set the connection extra verify to false",
+            hint=CERTIFICATE_HINT,
         )
     return None
 
 
-def requests_failure(error: requests.RequestException, path: str, settings: LingxingSettings) -> LingxingApiError:
+def requests_failure(
+    error: requests.RequestException, path: str, settings: LingxingSettings, trusted: str = "certifi"
+) -> LingxingApiError:
     """A requests exception → a typed error whose text carries no URL (requests' own text has the query)."""
     host = urlsplit(settings.base_url).netloc
     if isinstance(error, requests.exceptions.SSLError):
-        return _certificate_failure(error, path, host) or TransportFailure(
+        return _certificate_failure(error, path, host, trusted) or TransportFailure(
             f"the TLS handshake with {host} failed", delivered=False, path=path
         )
     if isinstance(error, requests.exceptions.ConnectTimeout):
@@ -63,13 +71,15 @@ def requests_failure(error: requests.RequestException, path: str, settings: Ling
     return TransportFailure("the connection broke before the answer arrived", delivered=True, path=path)
 
 
-def httpx_failure(error: httpx.HTTPError, path: str, settings: LingxingSettings) -> LingxingApiError:
+def httpx_failure(
+    error: httpx.HTTPError, path: str, settings: LingxingSettings, trusted: str = "certifi"
+) -> LingxingApiError:
     """The httpx twin of `requests_failure`: same messages, same delivered/not-delivered split."""
     host = urlsplit(settings.base_url).netloc
     if isinstance(error, (httpx.ConnectTimeout, httpx.PoolTimeout)):
         return TransportFailure(f"no connection to {host} within {settings.timeout:g} s", delivered=False, path=path)
     if isinstance(error, httpx.ConnectError):
-        return _certificate_failure(error, path, host) or TransportFailure(
+        return _certificate_failure(error, path, host, trusted) or TransportFailure(
             f"could not connect to {host}", delivered=False, path=path
         )
     if isinstance(error, httpx.ReadTimeout):

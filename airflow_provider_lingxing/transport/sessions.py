@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 
@@ -19,6 +18,7 @@ from airflow_provider_lingxing.api.redaction import scrub
 from airflow_provider_lingxing.limits import Limiter
 from airflow_provider_lingxing.metrics import holding_slot
 from airflow_provider_lingxing.transport.failures import httpx_failure, requests_failure
+from airflow_provider_lingxing.transport.tls import trust_for
 
 USER_AGENT = "airflow-provider-lingxing"
 MAX_POOLED_CONNECTIONS = max(e.capacity for e in ENDPOINTS.values())
@@ -53,6 +53,8 @@ class Transport:
         _install_url_redaction()
         self.settings = settings
         self.limiter = limiter
+        self.trust = trust_for(settings)
+        self.trust.ssl_context  # noqa: B018  (a CA file that is not PEM is named now, before any call)
         self._session: requests.Session | None = None
         self._client: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
         self._lock = threading.Lock()
@@ -60,8 +62,8 @@ class Transport:
     def session(self) -> requests.Session:
         """The keep-alive session of the sync path (its pool holds as many connections as any bucket).
 
-        The proxy and CA-bundle environment is read once here for the one host this hook calls, instead
-        of requests scanning the whole environment on every request.
+        The proxy environment is read once here for the one host this hook calls, instead of requests scanning
+        the whole environment on every request; the CA file is the transport's one trust.
         """
         if self._session is None:
             with self._lock:
@@ -73,9 +75,7 @@ class Transport:
                     session.mount("http://", adapter)
                     session.mount("https://", adapter)
                     session.proxies.update(requests.utils.get_environ_proxies(self.settings.base_url))
-                    session.verify = self.settings.verify and (
-                        os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-                    )
+                    session.verify = self.trust.requests_verify
                     session.trust_env = False
                     session.headers["User-Agent"] = USER_AGENT
                     self._session = session
@@ -86,7 +86,7 @@ class Transport:
         loop = asyncio.get_running_loop()
         if self._client is None or self._client[0] is not loop:
             client = httpx.AsyncClient(
-                verify=self.settings.verify,
+                verify=self.trust.ssl_context,
                 timeout=self.settings.timeout,
                 limits=httpx.Limits(
                     max_connections=MAX_POOLED_CONNECTIONS, max_keepalive_connections=MAX_POOLED_CONNECTIONS
@@ -113,7 +113,7 @@ class Transport:
                 )
                 answer = HttpAnswer(response.status_code, response.content, response.headers)
             except requests.RequestException as error:
-                failure = requests_failure(error, send.endpoint.path, self.settings)
+                failure = requests_failure(error, send.endpoint.path, self.settings, self.trust.source)
         if failure is not None:
             raise failure
         return answer
@@ -130,7 +130,7 @@ class Transport:
                 )
                 answer = HttpAnswer(response.status_code, response.content, response.headers)
             except httpx.HTTPError as error:
-                failure = httpx_failure(error, send.endpoint.path, self.settings)
+                failure = httpx_failure(error, send.endpoint.path, self.settings, self.trust.source)
         if failure is not None:
             raise failure
         return answer

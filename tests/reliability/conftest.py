@@ -15,6 +15,7 @@ import pytest
 from airflow_provider_lingxing.tokens import PROCESS_TOKEN_STORE
 from tests.local_postgres import CONNECTION_JSON, connect, require_postgres
 from tests.reliability.reliability_pipeline import MatrixRow, format_matrix
+from tests.support.tls import loopback_tls  # noqa: F401  (a fixture: the throwaway CA of the HTTPS tests)
 
 WAREHOUSE_CONN_ID = "warehouse_pg"
 MATRIX: list[MatrixRow] = []

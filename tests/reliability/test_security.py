@@ -5,12 +5,10 @@ verification, SQL values always bound, and a simulator that listens on loopback 
 from __future__ import annotations
 
 import asyncio
-import datetime
 import ipaddress
 import json
 import socket
 import sqlite3
-import ssl
 import subprocess
 import sys
 import threading
@@ -18,18 +16,17 @@ from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from airflow_provider_lingxing.exceptions import LingxingFatalError
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
 from airflow_provider_lingxing.operators.fulfillment import FulfillmentResultOperator
+from airflow_provider_lingxing.sensors.fulfillment import FulfillmentResultSensor
 from airflow_provider_lingxing.testing.simulator import DEFAULT_APP_ID, DEFAULT_APP_SECRET, LingxingSimulator
+from airflow_provider_lingxing.tokens import PROCESS_TOKEN_STORE
+from airflow_provider_lingxing.triggers.fulfillment import FulfillmentResultTrigger
 from tests.reliability.reliability_pipeline import (
     RESULTS_PATH,
     SELLER_ID,
@@ -37,8 +34,10 @@ from tests.reliability.reliability_pipeline import (
     capture_logs,
     connection,
     order,
+    run_trigger,
 )
 from tests.support.task_instance import FakeTaskInstance
+from tests.support.tls import LoopbackTLS
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -47,71 +46,24 @@ SELLERS_PATH = "/erp/sc/data/seller/lists"
 
 # ---------------------------------------------------------------------------------------------- TLS
 
-
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 that no CA vouches for, and its key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
-
-
-class _Answers(BaseHTTPRequestHandler):
-    """A token for the token path, two sellers for anything else: enough for list_sellers()."""
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        token = {"access_token": "tls-access", "refresh_token": "tls-refresh", "expires_in": 7199}
-        self._send({"code": "200", "msg": "OK", "data": token})
-
-    def do_GET(self) -> None:
-        self._send({"code": 0, "message": "ok", "data": [{"sid": 1}, {"sid": 2}]})
-
-    def _send(self, envelope: dict) -> None:
-        body = json.dumps(envelope).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+TRUSTED_BY = ("ca_bundle", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
+"""Where the throwaway CA is given: the connection's extra, or the environment every worker could share."""
 
 
 @pytest.fixture
-def tls_server(tmp_path: Path) -> Iterator[str]:
-    cert, key = self_signed(tmp_path)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"https://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+def https_sim(loopback_tls: LoopbackTLS) -> Iterator[LingxingSimulator]:
+    """The simulator over HTTPS, with a certificate only the throwaway CA vouches for."""
+    with LingxingSimulator(
+        latency=0.0, complete_after_polls=1, certfile=loopback_tls.cert, keyfile=loopback_tls.key
+    ) as sim:
+        yield sim
 
 
-def tls_connection(monkeypatch: pytest.MonkeyPatch, base_url: str, **extra: object) -> None:
+def tls_connection(
+    monkeypatch: pytest.MonkeyPatch, base_url: str, conn_id: str = "lingxing_default", **extra: object
+) -> None:
     conn = {"conn_type": "lingxing", "host": base_url, "login": DEFAULT_APP_ID, "password": DEFAULT_APP_SECRET}
-    monkeypatch.setenv("AIRFLOW_CONN_LINGXING_DEFAULT", json.dumps({**conn, "extra": {"max_retries": 3, **extra}}))
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({**conn, "extra": {"max_retries": 3, **extra}}))
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
         monkeypatch.delenv(name, raising=False)
 
@@ -125,25 +77,64 @@ async def _alist_sellers() -> object:
 
 
 @pytest.mark.parametrize("transport", ["sync", "async"])
-def test_tls_is_verified_by_default(transport: str, tls_server: str, monkeypatch):
-    tls_connection(monkeypatch, tls_server)
+def test_tls_is_verified_by_default(transport: str, https_sim: LingxingSimulator, monkeypatch):
+    tls_connection(monkeypatch, https_sim.base_url)
     transcript = Transcript()
     with capture_logs(transcript), pytest.raises(LingxingFatalError) as raised:
         LingxingHook().list_sellers() if transport == "sync" else asyncio.run(_alist_sellers())
-    assert "the TLS certificate of 127.0.0.1" in str(raised.value)
-    assert "Install the CA certificate on the workers, or set the connection extra verify to false" in str(raised.value)
+    assert f"the TLS certificate of 127.0.0.1:{https_sim.port} could not be verified" in str(raised.value)
+    assert "set the connection's extra ca_bundle to a PEM file" in str(raised.value)
     assert "retry" not in transcript.text, "a certificate that cannot be verified is not retried"
 
 
 @pytest.mark.parametrize("transport", ["sync", "async"])
-def test_verify_false_works_and_says_so(transport: str, tls_server: str, monkeypatch):
-    tls_connection(monkeypatch, tls_server, verify=False)
+def test_verify_false_works_and_says_so(transport: str, https_sim: LingxingSimulator, monkeypatch):
+    tls_connection(monkeypatch, https_sim.base_url, verify=False)
     transcript = Transcript()
     with capture_logs(transcript):
         sellers = LingxingHook().list_sellers() if transport == "sync" else asyncio.run(_alist_sellers())
-    assert sellers == [{"sid": 1}, {"sid": 2}]
+    assert [s["seller_id"] for s in sellers] == [s["seller_id"] for s in https_sim.config.sellers]
     warnings = [line for line in transcript.lines if "TLS verification is off" in line]
     assert warnings and "WARNING" in warnings[0], transcript.text[-2000:]
+
+
+@pytest.mark.parametrize("trusted_by", [*TRUSTED_BY, None])
+@pytest.mark.parametrize("mode", ["poke", "deferrable"])
+def test_one_tls_trust_for_poke_and_deferrable(mode, trusted_by, https_sim, loopback_tls, monkeypatch):
+    """Behind a private CA (a corporate TLS proxy), the sensor works the same in poke mode (requests) and in
+    deferrable mode (httpx, in the triggerer) when the CA is given once; without it both fail, saying what to do."""
+    tls_connection(monkeypatch, https_sim.base_url, "lingxing_setup", ca_bundle=loopback_tls.ca)
+    created = LingxingHook("lingxing_setup").submit_fulfillment("NA", SELLER_ID, "ATVPDKIKX0DER", [order(31)])
+    task_ids = [int(created["task_id"])]
+    extra = {"ca_bundle": loopback_tls.ca} if trusted_by == "ca_bundle" else {}
+    tls_connection(monkeypatch, https_sim.base_url, **extra)
+    if trusted_by in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.setenv(trusted_by, loopback_tls.ca)
+    PROCESS_TOKEN_STORE.clear()
+    outcome: Any
+    if mode == "poke":
+        sensor = FulfillmentResultSensor(task_id="wait", seller_id=SELLER_ID, fulfillment_task_ids=task_ids)
+        try:
+            outcome = sensor.poke({"ti": FakeTaskInstance("wait", dag_id="reliability_pipeline")})
+        except LingxingFatalError as error:
+            outcome = error
+    else:
+        trigger = FulfillmentResultTrigger(
+            lingxing_conn_id="lingxing_default", seller_id=SELLER_ID, fulfillment_task_ids=task_ids, poll_interval=0.01
+        )
+        outcome = asyncio.run(run_trigger(*trigger.serialize()))
+    if trusted_by is not None:
+        done = outcome.is_done if mode == "poke" else outcome["status"] == "success"
+        assert done, outcome
+        return
+    if mode == "poke":
+        assert isinstance(outcome, LingxingFatalError), outcome
+        said = str(outcome)
+    else:
+        assert (outcome["status"], outcome["error_class"]) == ("error", "LingxingFatalError"), outcome
+        said = f"{outcome['message']}. {outcome['hint']}"
+    assert f"the TLS certificate of 127.0.0.1:{https_sim.port} could not be verified" in said
+    assert "set the connection's extra ca_bundle to a PEM file" in said
 
 
 # ---------------------------------------------------------------------------------------------- redirects

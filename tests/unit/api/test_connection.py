@@ -40,3 +40,23 @@ def test_verify_false_warns(caplog):
     conn = Connection(conn_id="c", conn_type="lingxing", login=APP_ID, password="secret", extra='{"verify": false}')
     settings_from_connection(conn)
     assert "TLS verification is off" in caplog.text
+
+
+def _with_extra(**extra: object):
+    return settings_from_connection(
+        Connection(conn_id="c", conn_type="lingxing", login=APP_ID, password="secret", extra=json.dumps(extra))
+    )
+
+
+def test_a_ca_bundle_must_be_a_readable_file_and_is_named_before_any_call(tmp_path):
+    pem = tmp_path / "corporate-ca.pem"
+    pem.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert _with_extra(ca_bundle=f" {pem} ").ca_bundle == str(pem)
+    assert _with_extra().ca_bundle is None
+    missing = tmp_path / "nowhere.pem"
+    with pytest.raises(errors.LingxingInputError, match=r"extra `ca_bundle` names '.*nowhere\.pem', which is not a"):
+        _with_extra(ca_bundle=str(missing))
+    with pytest.raises(errors.LingxingInputError, match=r"extra `ca_bundle` must be the path of a PEM file"):
+        _with_extra(ca_bundle=["a.pem"])
+    with pytest.raises(errors.LingxingInputError, match=r"`ca_bundle` is set but `verify` is false"):
+        _with_extra(ca_bundle=str(pem), verify=False)
