@@ -6,11 +6,11 @@ import ssl
 
 import certifi
 import pytest
-from support.tls import issue_loopback_tls
 
 from airflow_provider_lingxing.api.connection import LingxingSettings
 from airflow_provider_lingxing.api.errors import LingxingInputError
 from airflow_provider_lingxing.transport.tls import CA_BUNDLE_ENVIRONMENT, trust_for
+from tests.support.tls import issue_loopback_tls
 
 APP_ID = "ak_3fK9pQ2xLm7Za"
 
