@@ -34,8 +34,6 @@ ENDPOINTS = {e.path: e for e in (ACCESS_TOKEN, REFRESH_TOKEN, SELLER_LIST, SUBMI
 UNKNOWN_ENDPOINT_CAPACITY = 1
 """An endpoint missing from the table gets the smallest documented capacity: never over the limit."""
 
-REGIONS = ("NA", "EU", "FE")
-
 
 def normalize_path(path: str) -> str:
     """One leading slash, none trailing: a doubled slash is answered `500 404 NOT_FOUND`."""

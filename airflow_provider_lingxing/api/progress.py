@@ -1,7 +1,8 @@
-"""Where a set of mark-shipped tasks stands: the done / failed / pending verdict and the progress line (§7).
+"""Where a set of mark-shipped tasks stands: the done / failed / pending verdict and the progress line.
 
-The sensor (poke and reschedule mode) and its trigger (deferrable mode) both use this one class, so the
-modes cannot disagree on what counts as finished or on what the log and the error messages say.
+The sensor (poke and reschedule mode), its trigger (deferrable mode) and the results operator all use this one
+class, so they cannot disagree on what counts as finished or on what the log and the error messages say. The
+status words and the policy for the undocumented ones: docs/lingxing-openapi.md.
 """
 
 from __future__ import annotations
@@ -10,8 +11,14 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from airflow_provider_lingxing.api.fulfillment import DEFAULT_FAILURE_STATUSES, DEFAULT_SUCCESS_STATUSES
+from airflow_provider_lingxing.api.arguments import id_or_none, problem
+from airflow_provider_lingxing.api.errors import LingxingInputError
 
+DEFAULT_SUCCESS_STATUSES = ("Complete", "done")
+"""`Complete` is the documented result status; `done` is the submit answer's word for the same."""
+DEFAULT_FAILURE_STATUSES = ("fatal", "cancelled")
+PENDING_STATUSES = ("pending", "in_process")
+"""The other task_status words: still pending. Any status in none of the lists is pending too, with a warning."""
 MISSING = "missing"
 """The last status of a task id the answer did not include (still pending)."""
 NO_STATUS = "unknown"
@@ -20,29 +27,30 @@ MAX_REASON_CHARS = 200
 
 
 def status_list(statuses: str | Iterable[str], *, argument: str) -> list[str]:
-    """The status names as given (one string is one name); raises ValueError naming `argument`."""
+    """The status names as given (one string is one name); raises LingxingInputError naming `argument`."""
     if isinstance(statuses, str):
         statuses = [statuses]
     if not isinstance(statuses, Iterable):
-        raise ValueError(f"{argument} must be a list of status names, got {type(statuses).__name__}")
+        raise LingxingInputError(problem(argument, "a non-empty list of status names", statuses))
     names = []
-    for status in statuses:
+    for i, status in enumerate(statuses):
         if not isinstance(status, str) or not status.strip():
-            raise ValueError(f"{argument}: {status!r} is not a status name")
+            raise LingxingInputError(problem(f"{argument}[{i}]", "a status name", status))
         names.append(status.strip())
     if not names:
-        raise ValueError(f"{argument} is empty: give at least one status name")
+        raise LingxingInputError(problem(argument, "a non-empty list of status names", statuses))
     return names
 
 
 def check_statuses(
     success_statuses: str | Iterable[str], failure_statuses: str | Iterable[str]
 ) -> tuple[list[str], list[str]]:
-    """Both lists, JSON-safe for a trigger payload; raises ValueError when one is empty or they overlap."""
+    """Both lists, JSON-safe for a trigger payload; raises LingxingInputError when one is empty or they overlap."""
     success = status_list(success_statuses, argument="success_statuses")
     failure = status_list(failure_statuses, argument="failure_statuses")
-    if overlap := {s.casefold() for s in success} & {s.casefold() for s in failure}:
-        raise ValueError(f"success_statuses and failure_statuses share {sorted(overlap)}")
+    if overlap := sorted({s.casefold() for s in success} & {s.casefold() for s in failure}):
+        rule = f"statuses that are not also success_statuses (both hold {overlap})"
+        raise LingxingInputError(problem("failure_statuses", rule, failure_statuses))
     return success, failure
 
 
@@ -52,10 +60,55 @@ def _short(text: Any) -> str:
 
 
 def _result_task_id(result: Any) -> int | None:
-    if not isinstance(result, Mapping):
-        return None
-    text = str(result.get("task_id", "")).strip()
-    return int(text) if text.isdigit() else None
+    return id_or_none(result.get("task_id")) if isinstance(result, Mapping) else None
+
+
+def _status(result: Mapping[str, Any]) -> str:
+    return str(result.get("status_code") or "").strip() or NO_STATUS
+
+
+def _failure(result: Mapping[str, Any]) -> str | None:
+    failure = result.get("failure")
+    return None if failure is None or not str(failure).strip() else str(failure)
+
+
+def _message_count(result: Mapping[str, Any]) -> tuple[int, int]:
+    entries = result.get("result")
+    summary = result.get("processing_summary")
+    processed = id_or_none(summary.get("messages_processed")) if isinstance(summary, Mapping) else None
+    return (len(entries) if isinstance(entries, list) else 0, processed or 0)
+
+
+def advancement(
+    result: Mapping[str, Any],
+    success_statuses: Iterable[str] = DEFAULT_SUCCESS_STATUSES,
+    failure_statuses: Iterable[str] = DEFAULT_FAILURE_STATUSES,
+) -> tuple[int, int, int]:
+    """How far a task result has come: settled over pending over no status, then more messages over fewer.
+
+    A task id that comes back twice in one answer keeps its most advanced copy.
+    """
+    status = _status(result).casefold()
+    settled = {s.casefold() for s in (*success_statuses, *failure_statuses)}
+    stage = 2 if _failure(result) or status in settled else 0 if status == NO_STATUS else 1
+    return (stage, *_message_count(result))
+
+
+def most_advanced(
+    results: Iterable[Any],
+    success_statuses: Iterable[str] = DEFAULT_SUCCESS_STATUSES,
+    failure_statuses: Iterable[str] = DEFAULT_FAILURE_STATUSES,
+) -> dict[int, Mapping[str, Any]]:
+    """{task id: its most advanced result} of an answer; items without a valid task id are left out."""
+    chosen: dict[int, Mapping[str, Any]] = {}
+    for result in results:
+        task_id = _result_task_id(result)
+        if task_id is None:
+            continue
+        rank = advancement(result, success_statuses, failure_statuses)
+        if task_id not in chosen or rank > advancement(chosen[task_id], success_statuses, failure_statuses):
+            chosen[task_id] = result
+    return chosen
 
 
 class FulfillmentProgress:
@@ -75,13 +128,15 @@ class FulfillmentProgress:
         done: Iterable[int] = (),
     ) -> None:
         self.task_ids: list[int] = sorted(set(task_ids))
-        success, failure = check_statuses(success_statuses, failure_statuses)
-        self.success_statuses = frozenset(s.casefold() for s in success)
-        self.failure_statuses = frozenset(s.casefold() for s in failure)
+        self.success_list, self.failure_list = check_statuses(success_statuses, failure_statuses)
+        self.success_statuses = frozenset(s.casefold() for s in self.success_list)
+        self.failure_statuses = frozenset(s.casefold() for s in self.failure_list)
         self.done: set[int] = set(done) & set(self.task_ids)
         self.results: dict[int, dict[str, Any]] = {}
         self.failed: dict[int, str] = {}
         self.last_status: dict[int, str] = {i: MISSING for i in self.task_ids if i not in self.done}
+        self.unknown_statuses: dict[int, str] = {}
+        """The first status the provider does not know, per task that showed one (warned once each)."""
 
     @property
     def pending_ids(self) -> list[int]:
@@ -92,19 +147,29 @@ class FulfillmentProgress:
         """Every id is done: the wait is over and successful."""
         return len(self.done) == len(self.task_ids)
 
-    def record(self, results: Iterable[Mapping[str, Any]]) -> None:
-        """Apply one answer for the pending ids; answers for other ids are ignored."""
+    def _known(self, status: str) -> bool:
+        folded = status.casefold()
+        pending = {s.casefold() for s in PENDING_STATUSES}
+        return status == NO_STATUS or folded in self.success_statuses | self.failure_statuses | pending
+
+    def record(self, results: Iterable[Any]) -> list[str]:
+        """Apply one answer for the pending ids; answers for other ids are ignored.
+
+        Returns a warning for each task showing, for the first time, a status the provider does not know (it
+        stays pending): the caller logs them.
+        """
         pending = set(self.pending_ids)
-        answered = {tid: r for r in results if (tid := _result_task_id(r)) in pending}
+        answered = most_advanced(results, self.success_list, self.failure_list)
+        warnings = []
         for task_id in sorted(pending):
             result = answered.get(task_id)
             if result is None:
                 self.last_status[task_id] = MISSING
                 continue
-            status = str(result.get("status_code") or "").strip() or NO_STATUS
-            failure = result.get("failure")
+            status = _status(result)
+            failure = _failure(result)
             self.last_status[task_id] = status
-            if failure is not None and str(failure).strip():
+            if failure is not None:
                 self.failed[task_id] = f"status {status}: {_short(failure)}"
             elif status.casefold() in self.failure_statuses:
                 self.failed[task_id] = f"status {status}"
@@ -112,8 +177,16 @@ class FulfillmentProgress:
                 self.done.add(task_id)
                 self.results[task_id] = dict(result)
             else:
+                if not self._known(status) and task_id not in self.unknown_statuses:
+                    self.unknown_statuses[task_id] = status
+                    warnings.append(
+                        f"Task {task_id} has status {status!r}, which the provider does not know: treated as "
+                        f"pending (success statuses: {', '.join(self.success_list)}; failure statuses: "
+                        f"{', '.join(self.failure_list)})"
+                    )
                 continue
             del self.last_status[task_id]
+        return warnings
 
     def done_results(self) -> list[dict[str, Any]]:
         """The results of done tasks, as the API returned them, in task id order."""
@@ -134,6 +207,17 @@ class FulfillmentProgress:
         counts = f"{len(self.failed)} of {len(self.task_ids)}"
         return f"{counts} mark-shipped tasks failed: {failures}. Progress: {self.line()}"
 
+    def unknown_message(self) -> str:
+        """`Statuses the provider does not know, treated as pending: 'shipped' (tasks 5, 6).` or ""."""
+        if not self.unknown_statuses:
+            return ""
+        tasks: dict[str, list[int]] = {}
+        for task_id, status in sorted(self.unknown_statuses.items()):
+            tasks.setdefault(status, []).append(task_id)
+        seen = "; ".join(f"{status!r} (tasks {', '.join(map(str, ids))})" for status, ids in tasks.items())
+        return f"Statuses the provider does not know, treated as pending: {seen}."
+
     def pending_message(self) -> str:
         pending = ", ".join(f"{i} ({self.last_status[i]})" for i in self.pending_ids)
-        return f"Mark-shipped tasks still pending (last status): {pending}. Progress: {self.line()}"
+        text = f"Mark-shipped tasks still pending (last status): {pending}. Progress: {self.line()}"
+        return f"{text}. {unknown}" if (unknown := self.unknown_message()) else text

@@ -1,8 +1,8 @@
-"""getFulfillmentResult answers (§6) → one row per message: the columns, their SQL types and the row rules.
+"""getFulfillmentResult answers → one row per message: the columns, their SQL types and the row rules.
 
 `result[]` lists only the messages Amazon reported on, so a message of a completed task with no entry
 succeeded; when the submitted message ids are known, each of them gets a row. A task with no message row
-still gets one (`message_id` "") so that every loaded task is visible.
+still gets one (`message_id` "") so that every loaded task is visible. The answer's shape: docs/lingxing-openapi.md.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from typing import Any
 
 import pendulum
 
+from airflow_provider_lingxing.api.arguments import MAX_SELLER_ID_CHARS, id_or_none, submission_items
 from airflow_provider_lingxing.api.errors import LingxingFatalError
-from airflow_provider_lingxing.api.fulfillment import MAX_TASK_ID_DIGITS
+from airflow_provider_lingxing.api.progress import advancement
 from airflow_provider_lingxing.api.redaction import scrub
 
 COLUMN_TYPES: tuple[tuple[str, str], ...] = (
-    ("seller_id", "VARCHAR(64) NOT NULL"),
+    ("seller_id", f"VARCHAR({MAX_SELLER_ID_CHARS}) NOT NULL"),
     ("task_id", "VARCHAR(32) NOT NULL"),
     ("message_id", "VARCHAR(32) NOT NULL"),
     ("status_code", "TEXT"),
@@ -94,8 +95,8 @@ def normalize_id(value: Any) -> str:
 
 
 def _is_message_id(message_id: str) -> bool:
-    """Message ids come back as the submitted order ids: positive integers of at most 20 digits (§6)."""
-    return message_id.isascii() and message_id.isdigit() and message_id != "0" and len(message_id) <= MAX_TASK_ID_DIGITS
+    """Message ids come back as the submitted order ids, so they follow the order id rule."""
+    return id_or_none(message_id) is not None
 
 
 def _message_key(message_id: str) -> tuple[int, str]:
@@ -202,36 +203,21 @@ def error_rows(rows: Iterable[Row]) -> list[Row]:
     return [row for row in rows if (row["result_code"] or "").casefold() == ERROR.casefold()]
 
 
-def flatten_submissions(value: Any) -> list[Any]:
-    """Task ids or the submit operator's XCom, or a list of those (a mapped submit task), as one flat list."""
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        return [value]
-    flat = []
-    for item in value:
-        flat.extend(flatten_submissions(item) if isinstance(item, (list, tuple)) else [item])
-    return flat
-
-
 def message_ids_by_task(value: Any) -> dict[str, list[str]]:
     """{task id: submitted message ids} from the submit operator's XCom; {} for bare task ids."""
     known: dict[str, list[str]] = {}
-    for item in flatten_submissions(value):
+    for _, item in submission_items(value, "fulfillment_task_ids"):
         if isinstance(item, Mapping) and isinstance(item.get("message_ids"), (list, tuple)):
             known.setdefault(normalize_id(item.get("task_id")), []).extend(str(m) for m in item["message_ids"])
     return {task_id: list(dict.fromkeys(ids)) for task_id, ids in known.items()}
 
 
-def _task_id_order(result: Any) -> tuple[int, int, str]:
-    text = str(result.get("task_id", "")).strip() if isinstance(result, Mapping) else ""
-    return (0, int(text), "") if text.isdigit() else (1, 0, text)
-
-
 def one_per_task(answers: list[Any], path: str) -> list[dict]:
-    """Every batch's results, one dict per distinct task id, in task-id order.
+    """Every batch's results, one dict per distinct task id (its most advanced copy), in task-id order.
 
     An item that is not a task result with a task id is refused: ignored, its task would look pending forever.
     """
-    by_task: dict[str, Any] = {}
+    by_task: dict[int, dict] = {}
     for answer in answers:
         if answer is None:
             continue
@@ -242,8 +228,9 @@ def one_per_task(answers: list[Any], path: str) -> list[dict]:
                 raise LingxingFatalError(
                     f"expected each task result to be an object, got {scrub(repr(result))}", path=path
                 )
-            key = str(result.get("task_id", "")).strip().lstrip("0")
-            if not (key.isascii() and key.isdigit() and len(key) <= MAX_TASK_ID_DIGITS):
+            key = id_or_none(result.get("task_id"))
+            if key is None:
                 raise LingxingFatalError(f"a task result has task_id {scrub(repr(result.get('task_id')))}", path=path)
-            by_task.setdefault(key, result)
-    return sorted(by_task.values(), key=_task_id_order)
+            if key not in by_task or advancement(result) > advancement(by_task[key]):
+                by_task[key] = dict(result)
+    return [by_task[key] for key in sorted(by_task)]

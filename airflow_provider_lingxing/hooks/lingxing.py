@@ -20,7 +20,7 @@ import httpx
 import requests
 from airflow.sdk import BaseHook
 
-from airflow_provider_lingxing.api import calls, errors
+from airflow_provider_lingxing.api import arguments, calls, errors
 from airflow_provider_lingxing.api.calls import Effect, GetToken, Send, Sleep
 from airflow_provider_lingxing.api.connection import LingxingSettings, settings_from_connection
 from airflow_provider_lingxing.api.endpoints import (
@@ -30,8 +30,7 @@ from airflow_provider_lingxing.api.endpoints import (
     Endpoint,
     requested_endpoint,
 )
-from airflow_provider_lingxing.api.fulfillment import batches, normalize_task_ids
-from airflow_provider_lingxing.api.orders import normalize_order, normalize_region, order_problems, region_problem
+from airflow_provider_lingxing.api.orders import submission
 from airflow_provider_lingxing.api.results import one_per_task
 from airflow_provider_lingxing.api.retry import RetryPolicy
 from airflow_provider_lingxing.exceptions import LingxingInputError, airflow_errors
@@ -39,12 +38,6 @@ from airflow_provider_lingxing.limits import Limiter, limiter_for
 from airflow_provider_lingxing.metrics import CALLS
 from airflow_provider_lingxing.tokens import TokenKeeper, TokenStore, mask_secrets, token_store_for
 from airflow_provider_lingxing.transport import Transport
-
-
-def _text_argument(value: Any, argument: str) -> str:
-    if not isinstance(value, (str, int)) or isinstance(value, bool) or not str(value).strip():
-        raise LingxingInputError(f"{argument} is empty or missing: give the Amazon {argument}")
-    return str(value).strip()
 
 
 class LingxingHook(BaseHook):
@@ -253,32 +246,27 @@ class LingxingHook(BaseHook):
         return self.call(SELLER_LIST) or []
 
     @airflow_errors
-    def submit_fulfillment(self, region: str, seller_id: str, marketplace_id: str, order_list: list[dict]) -> dict:
+    def submit_fulfillment(
+        self,
+        region: str | None = None,
+        seller_id: str | None = None,
+        marketplace_id: str | None = None,
+        order_list: list[dict] | None = None,
+    ) -> dict:
         """Creates one mark-shipped task (not idempotent: never re-sent after it may have arrived).
 
-        Every problem of the arguments is reported at once, before anything is sent (rules: api/orders.py).
+        `region` None (or blank) is derived from `marketplace_id`; positional calls keep working. Every problem
+        of the arguments is reported at once, before anything is sent (rules: api/arguments.py, api/orders.py).
         """
-        body: dict[str, Any] = {
-            "seller_id": _text_argument(seller_id, "seller_id"),
-            "marketplace_id": _text_argument(marketplace_id, "marketplace_id"),
-        }
-        problems = [problem for problem in (region_problem(region),) if problem]
-        problems += order_problems(order_list, argument="order_list")
-        if problems:
-            raise LingxingInputError("; ".join(problems))
-        body["region"] = normalize_region(region)
-        body["order_list"] = [normalize_order(order) for order in order_list]
-        return self.call(SUBMIT_FULFILLMENT, body)
+        return self.call(
+            SUBMIT_FULFILLMENT, submission(region, seller_id, marketplace_id, order_list, argument="order_list")
+        )
 
     @staticmethod
     def _result_payloads(seller_id: Any, task_ids: Any) -> list[dict[str, Any]]:
-        seller_id = _text_argument(seller_id, "seller_id")
-        try:
-            ids = normalize_task_ids(task_ids, argument="task_ids")
-        except ValueError as error:
-            raise LingxingInputError(str(error)) from None
+        seller, ids = arguments.seller_id(seller_id), arguments.task_ids(task_ids)
         limit = GET_FULFILLMENT_RESULT.batch_limit or len(ids)
-        return [{"seller_id": seller_id, "task_id": batch} for batch in batches(ids, limit)]
+        return [{"seller_id": seller, "task_id": ids[i : i + limit]} for i in range(0, len(ids), limit)]
 
     @airflow_errors
     def get_fulfillment_results(self, seller_id: str, task_ids: Any) -> list[dict]:

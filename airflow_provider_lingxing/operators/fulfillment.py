@@ -11,16 +11,16 @@ import pendulum
 from airflow.sdk import BaseHook, BaseOperator, Variable
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from airflow_provider_lingxing.api import arguments, errors
 from airflow_provider_lingxing.api import results as result_rows
-from airflow_provider_lingxing.api.fulfillment import (
+from airflow_provider_lingxing.api.orders import chunks, message_id, submission
+from airflow_provider_lingxing.api.progress import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_SUCCESS_STATUSES,
-    batches,
-    normalize_task_ids,
+    FulfillmentProgress,
+    check_statuses,
+    most_advanced,
 )
-from airflow_provider_lingxing.api.orders import message_id, validate_submission
-from airflow_provider_lingxing.api.progress import FulfillmentProgress, check_statuses
-from airflow_provider_lingxing.api.rendered import parse_rendered
 from airflow_provider_lingxing.api.signing import compact_json
 from airflow_provider_lingxing.exceptions import (
     LingxingApiError,
@@ -29,6 +29,7 @@ from airflow_provider_lingxing.exceptions import (
     airflow_errors,
 )
 from airflow_provider_lingxing.hooks import lingxing_hook
+from airflow_provider_lingxing.templated import parse_rendered
 from airflow_provider_lingxing.warehouse import results as warehouse
 
 if TYPE_CHECKING:
@@ -99,9 +100,9 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
     is kept per chunk (see SubmissionRecord), a retry resumes after the chunks already accepted, and a chunk
     whose fate is unknown fails the task without retry, naming the tasks already created.
 
-    :param region: NA, EU or FE, any case (templated).
-    :param seller_id: the Amazon seller id in Lingxing (templated).
-    :param marketplace_id: the Amazon marketplace id (templated).
+    :param region: NA, EU or FE, any case; left out (or blank), derived from ``marketplace_id`` (templated).
+    :param seller_id: the Amazon seller id in Lingxing, a string (templated).
+    :param marketplace_id: the Amazon marketplace id, e.g. ATVPDKIKX0DER (templated).
     :param orders: submitFulfillment ``order_list`` items, or an XComArg giving them (templated).
     :param max_orders_per_task: orders per submission (templated).
     :param lingxing_conn_id: the Lingxing connection (templated).
@@ -120,7 +121,7 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
     def __init__(
         self,
         *,
-        region: str,
+        region: str | None = None,
         seller_id: str,
         marketplace_id: str,
         orders: Any,
@@ -141,16 +142,11 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
         return _lingxing_hook(self)
 
     def _chunks(self) -> tuple[str, list[list[dict[str, Any]]]]:
-        size = self.max_orders_per_task
-        if isinstance(size, str) and size.strip().isascii() and size.strip().isdigit():
-            size = int(size)
-        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-            raise LingxingInputError(f"max_orders_per_task must be a positive integer, got {size!r}")
-        region, orders = validate_submission(
-            self.region, self.seller_id, self.marketplace_id, parse_rendered(self.orders)
-        )
-        self.region, self.seller_id, self.marketplace_id = region, self.seller_id.strip(), self.marketplace_id.strip()
-        return region, batches(orders, size)
+        """The body's region and the orders in chunks; a bad argument raises before anything is sent."""
+        size = arguments.positive_int(self.max_orders_per_task, "max_orders_per_task")
+        body = submission(self.region, self.seller_id, self.marketplace_id, parse_rendered(self.orders))
+        self.region, self.seller_id, self.marketplace_id = body["region"], body["seller_id"], body["marketplace_id"]
+        return body["region"], chunks(body["order_list"], size)
 
     @airflow_errors
     def execute(self, context: Context) -> list[dict[str, Any]]:
@@ -257,9 +253,10 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
             ) from error
         except Exception as error:
             raise self._uncertain(f"{type(error).__name__}: {error}", chunks, submitted, k, record) from error
-        task_id = result_rows.normalize_id((answer or {}).get("task_id") if isinstance(answer, Mapping) else None)
-        if not (task_id.isascii() and task_id.isdigit()):
+        number = arguments.id_or_none(answer.get("task_id")) if isinstance(answer, Mapping) else None
+        if number is None:
             raise self._uncertain(f"the answer {answer!r} carries no task id", chunks, submitted, k, record)
+        task_id = str(number)
         entry = {"task_id": task_id, "message_ids": message_ids}
         status = answer.get("task_status")
         if answer.get("failure_reason"):
@@ -377,14 +374,13 @@ class FulfillmentResultOperator(BaseOperator):
         return _lingxing_hook(self)
 
     def _arguments(self) -> tuple[str, list[int], dict[str, list[str]]]:
-        if not isinstance(self.seller_id, str) or not self.seller_id.strip():
-            raise LingxingInputError(f"seller_id {self.seller_id!r} is not a non-empty string")
-        submissions = result_rows.flatten_submissions(parse_rendered(self.fulfillment_task_ids))
+        submissions = parse_rendered(self.fulfillment_task_ids)
         try:
-            task_ids = normalize_task_ids(submissions, argument="fulfillment_task_ids")
-        except ValueError as error:
+            seller_id = arguments.seller_id(self.seller_id)
+            task_ids = arguments.task_ids(submissions, "fulfillment_task_ids")
+        except errors.LingxingInputError as error:
             raise LingxingInputError(str(error)) from None
-        return self.seller_id.strip(), task_ids, result_rows.message_ids_by_task(submissions)
+        return seller_id, task_ids, result_rows.message_ids_by_task(submissions)
 
     def _sql_hook(self) -> Any:
         from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -451,7 +447,8 @@ class FulfillmentResultOperator(BaseOperator):
         progress = FulfillmentProgress(
             task_ids, success_statuses=self.success_statuses, failure_statuses=self.failure_statuses
         )
-        progress.record(answers)
+        for warning in progress.record(answers):
+            self.log.warning("%s", warning)
         if progress.pending_ids:
             self.log.warning(
                 "Skipped %d task(s) not yet complete (loaded on a later run): %s",
@@ -460,7 +457,7 @@ class FulfillmentResultOperator(BaseOperator):
             )
         for task_id, reason in sorted(progress.failed.items()):
             self.log.warning("Task %s failed (%s): loaded with its failure", task_id, reason)
-        by_id = {result_rows.normalize_id(a.get("task_id")): a for a in answers if isinstance(a, Mapping)}
+        chosen = most_advanced(answers, progress.success_list, progress.failure_list)
         fetched_at = pendulum.now("UTC")
         notes: list[str] = []
         rows = []
@@ -468,7 +465,7 @@ class FulfillmentResultOperator(BaseOperator):
             if task_id in progress.done or task_id in progress.failed:
                 rows += result_rows.task_rows(
                     seller_id,
-                    by_id[str(task_id)],
+                    chosen[task_id],
                     fetched_at=fetched_at,
                     message_ids=message_ids.get(str(task_id), ()),
                     completed=task_id in progress.done,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -12,15 +12,16 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
 
 from airflow_provider_lingxing import exceptions
-from airflow_provider_lingxing.api.fulfillment import (
+from airflow_provider_lingxing.api import arguments, errors
+from airflow_provider_lingxing.api.progress import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_SUCCESS_STATUSES,
-    normalize_task_ids,
+    FulfillmentProgress,
+    check_statuses,
 )
-from airflow_provider_lingxing.api.progress import FulfillmentProgress, check_statuses
-from airflow_provider_lingxing.api.rendered import parse_rendered
 from airflow_provider_lingxing.exceptions import LingxingInputError
 from airflow_provider_lingxing.hooks import lingxing_hook
+from airflow_provider_lingxing.templated import parse_rendered
 from airflow_provider_lingxing.triggers.fulfillment import FulfillmentResultTrigger
 
 if TYPE_CHECKING:
@@ -28,9 +29,13 @@ if TYPE_CHECKING:
 
     from airflow_provider_lingxing.hooks.lingxing import LingxingHook
 
+DEFERRAL_GRACE_SECONDS = 60.0
+"""The deferral's own timeout falls this long after `end_time`: the trigger reports first (naming the pending
+ids); the deferral timeout ends the wait if the trigger never does (AirflowSensorTimeout, as Airflow raises it)."""
+
 
 class FulfillmentResultSensor(BaseSensorOperator):
-    """Wait until every mark-shipped task is Complete; return their results (as the hook returns them).
+    """Wait until every mark-shipped task is Complete (or done); return their results (as the hook returns them).
 
     Fails at once, without retry, when a task fails (``failure`` set, or a status in ``failure_statuses``),
     when Lingxing refuses the call for good (LingxingFatalError: credentials, IP whitelist, endpoint grant) or
@@ -38,23 +43,25 @@ class FulfillmentResultSensor(BaseSensorOperator):
     A poke asks only for ids still pending: in poke mode done ids are remembered across pokes of one try; in
     reschedule mode each poke is a new process and asks for all ids again. With ``deferrable=True`` it pokes
     once, then waits in the triggerer (FulfillmentResultTrigger) until ``timeout`` after the try started.
+    A status in neither list nor among the documented pending ones is logged once per task and treated as
+    pending; the timeout message lists them.
 
-    :param seller_id: the Lingxing seller id the tasks belong to (templated).
-    :param fulfillment_task_ids: task ids from submitFulfillment: ints, digit strings, or the submit
-        operator's XCom (dicts with ``task_id``) (templated).
-    :param lingxing_conn_id: the Lingxing connection.
+    :param seller_id: the Amazon seller id (a string) the tasks belong to (templated).
+    :param fulfillment_task_ids: task ids from submitFulfillment: ints, ASCII digit strings, or the submit
+        operator's XCom (dicts with ``task_id``), or lists of these (templated).
+    :param lingxing_conn_id: the Lingxing connection (templated).
     :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
     :param success_statuses: statuses meaning done, compared case-insensitively.
     :param failure_statuses: statuses meaning failed, compared case-insensitively.
     """
 
-    template_fields: Sequence[str] = ("seller_id", "fulfillment_task_ids")
+    template_fields: Sequence[str] = ("seller_id", "fulfillment_task_ids", "lingxing_conn_id")
     ui_color = "#f0eee4"
 
     def __init__(
         self,
         *,
-        seller_id: str | int,
+        seller_id: str,
         fulfillment_task_ids: Any,
         lingxing_conn_id: str = "lingxing_default",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
@@ -76,15 +83,11 @@ class FulfillmentResultSensor(BaseSensorOperator):
 
     def _start(self) -> FulfillmentProgress:
         """Validate the rendered arguments (before any API call) and start a fresh progress."""
-        seller_id = "" if self.seller_id is None else str(self.seller_id).strip()
-        if not seller_id:
-            raise LingxingInputError("seller_id is empty: give the Lingxing seller id the tasks belong to")
         try:
-            rendered = parse_rendered(self.fulfillment_task_ids)
-            task_ids = normalize_task_ids(rendered, argument="fulfillment_task_ids")
-        except ValueError as e:
+            self.seller_id = arguments.seller_id(self.seller_id)
+            task_ids = arguments.task_ids(parse_rendered(self.fulfillment_task_ids), "fulfillment_task_ids")
+        except errors.LingxingInputError as e:
             raise LingxingInputError(str(e)) from None
-        self.seller_id = seller_id
         self._progress = FulfillmentProgress(
             task_ids, success_statuses=self.success_statuses, failure_statuses=self.failure_statuses
         )
@@ -99,7 +102,8 @@ class FulfillmentResultSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         progress = self._progress or self._start()
-        progress.record(self.hook.get_fulfillment_results(self.seller_id, progress.pending_ids))
+        for warning in progress.record(self.hook.get_fulfillment_results(self.seller_id, progress.pending_ids)):
+            self.log.warning("%s", warning)
         self.log.info("%s", progress.line())
         if done := self._verdict(progress):
             return done
@@ -119,6 +123,7 @@ class FulfillmentResultSensor(BaseSensorOperator):
     def _defer(self, context: Context, progress: FulfillmentProgress) -> None:
         started = getattr(context.get("ti"), "start_date", None)
         start = started.timestamp() if isinstance(started, datetime) else time.time()
+        end_time = start + self.timeout
         self.defer(
             trigger=FulfillmentResultTrigger(
                 lingxing_conn_id=self.lingxing_conn_id,
@@ -126,23 +131,27 @@ class FulfillmentResultSensor(BaseSensorOperator):
                 fulfillment_task_ids=progress.task_ids,
                 pending_task_ids=progress.pending_ids,
                 poll_interval=self.poke_interval,
-                end_time=start + self.timeout,
+                end_time=end_time,
                 success_statuses=self.success_statuses,
                 failure_statuses=self.failure_statuses,
             ),
             method_name="execute_complete",
+            timeout=timedelta(seconds=max(0.0, end_time - time.time()) + DEFERRAL_GRACE_SECONDS),
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Turn the trigger's event into the outcome poke mode would give; fetch the results once."""
-        status = (event or {}).get("status")
+        if not event:
+            raise AirflowException(f"FulfillmentResultTrigger ended without a usable event: {event!r}")
+        status = event.get("status")
         if status == "success":
             progress = FulfillmentProgress(
-                normalize_task_ids(event["fulfillment_task_ids"], argument="fulfillment_task_ids"),
+                arguments.task_ids(event["fulfillment_task_ids"], "fulfillment_task_ids"),
                 success_statuses=self.success_statuses,
                 failure_statuses=self.failure_statuses,
             )
-            progress.record(self.hook.get_fulfillment_results(event["seller_id"], progress.task_ids))
+            for warning in progress.record(self.hook.get_fulfillment_results(event["seller_id"], progress.task_ids)):
+                self.log.warning("%s", warning)
             self.log.info("%s", progress.line())
             if done := self._verdict(progress):
                 return done.xcom_value

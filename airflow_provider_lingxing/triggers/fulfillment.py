@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_lingxing import exceptions
-from airflow_provider_lingxing.api import errors
-from airflow_provider_lingxing.api.fulfillment import (
+from airflow_provider_lingxing.api import arguments, errors
+from airflow_provider_lingxing.api.progress import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_SUCCESS_STATUSES,
-    normalize_task_ids,
+    FulfillmentProgress,
+    check_statuses,
 )
-from airflow_provider_lingxing.api.progress import FulfillmentProgress, check_statuses
 from airflow_provider_lingxing.hooks import lingxing_hook
 
 if TYPE_CHECKING:
@@ -85,10 +85,10 @@ class FulfillmentResultTrigger(BaseTrigger):
     ) -> None:
         super().__init__()
         self.lingxing_conn_id = lingxing_conn_id
-        self.seller_id = str(seller_id)
-        self.fulfillment_task_ids = normalize_task_ids(fulfillment_task_ids, argument="fulfillment_task_ids")
+        self.seller_id = arguments.seller_id(seller_id)
+        self.fulfillment_task_ids = arguments.task_ids(fulfillment_task_ids, "fulfillment_task_ids")
         pending = self.fulfillment_task_ids if pending_task_ids is None else list(pending_task_ids)
-        self.pending_task_ids = normalize_task_ids(pending, argument="pending_task_ids") if pending else []
+        self.pending_task_ids = arguments.task_ids(pending, "pending_task_ids") if pending else []
         self.poll_interval = float(poll_interval)
         self.end_time = None if end_time is None else float(end_time)
         self.success_statuses, self.failure_statuses = check_statuses(success_statuses, failure_statuses)
@@ -135,7 +135,8 @@ class FulfillmentResultTrigger(BaseTrigger):
                 results = await hook.aget_fulfillment_results(self.seller_id, progress.pending_ids)
             except errors.LingxingApiError as e:  # the public twins, and any protocol error a hook lets through
                 return self._api_error_event(e)
-            progress.record(results)
+            for warning in progress.record(results):
+                self.log.warning("%s", warning)
             self.log.info("%s", progress.line())
             if progress.failed:
                 return {

@@ -22,6 +22,8 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_lingxing.api.arguments import id_or_none
+
 BATCH_SIZE = 10
 SETTLE_YIELDS = 3
 """Event-loop turns a round waits before it starts, so triggers answered together can all ask again first."""
@@ -49,11 +51,6 @@ class _Request:
     deadline: float
     """It must be in a round by then (its trigger's end time), however recent the last round."""
     answer: asyncio.Future[list[dict[str, Any]]] = field(repr=False)
-
-
-def _task_id(result: Mapping[str, Any]) -> int | None:
-    text = str(result.get("task_id", "")).strip()
-    return int(text) if text.isascii() and text.isdigit() else None
 
 
 class SellerPoller:
@@ -161,7 +158,7 @@ class SellerPoller:
                 failed.update(dict.fromkeys(batch, outcome))
                 continue
             for result in outcome:
-                task_id = _task_id(result) if isinstance(result, Mapping) else None
+                task_id = id_or_none(result.get("task_id")) if isinstance(result, Mapping) else None
                 if task_id is not None:
                     results.setdefault(task_id, result)
         for request in due:

@@ -23,46 +23,22 @@ from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import cache
 from typing import Any
 
+from airflow_provider_lingxing.api.arguments import problem, table_name
 from airflow_provider_lingxing.exceptions import LingxingInputError
 
-TABLE_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 STAGING_TABLE = "lingxing_results_staging"
 """The results load's temporary table (PostgreSQL): a user table may not have its name."""
 
 
-@cache
-def sql_reserved_words() -> frozenset[str]:
-    """Words that cannot name a table unquoted in SQL, PostgreSQL, MySQL/MariaDB or SQLite (SQLAlchemy's lists,
-    the ones common-sql's dialects use)."""
-    from sqlalchemy.dialects.mysql.reserved_words import RESERVED_WORDS_MARIADB, RESERVED_WORDS_MYSQL
-    from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS as POSTGRES
-    from sqlalchemy.dialects.sqlite.base import SQLiteIdentifierPreparer
-    from sqlalchemy.sql.compiler import RESERVED_WORDS as ANSI
-
-    words = ANSI | POSTGRES | RESERVED_WORDS_MYSQL | RESERVED_WORDS_MARIADB | SQLiteIdentifierPreparer.reserved_words
-    return frozenset(word.casefold() for word in words)
-
-
 def validate_table(table: Any, argument: str = "table") -> str:
-    """`table` or `schema.table`, each an identifier that is no SQL reserved word and not the staging table's
-    name; raises LingxingInputError naming `argument` for anything else, before any call."""
-    parts = table.split(".") if isinstance(table, str) else []
-    if not 1 <= len(parts) <= 2 or not all(TABLE_PART.fullmatch(part) for part in parts):
+    """`table` or `schema.table` (the rule: `api.arguments.table_name`), and not the staging table's name;
+    raises LingxingInputError naming `argument` for anything else, before any call."""
+    table = table_name(table, argument)
+    if table.split(".")[-1].casefold() == STAGING_TABLE:
         raise LingxingInputError(
-            f"{argument} {table!r} is not a table name: use letters, digits and _ (not first), at most 63 each, "
-            "optionally schema-qualified as schema.table"
-        )
-    if reserved := [part for part in parts if part.casefold() in sql_reserved_words()]:
-        raise LingxingInputError(
-            f"{argument} {table!r} is not a table name: {', '.join(map(repr, reserved))} is an SQL reserved word; "
-            "choose another name"
-        )
-    if parts[-1].casefold() == STAGING_TABLE:
-        raise LingxingInputError(
-            f"{argument} {table!r} is not a table name: {STAGING_TABLE} is the provider's own staging table"
+            problem(argument, f"a name other than {STAGING_TABLE}, the provider's own staging table", table)
         )
     return table
 

@@ -21,6 +21,7 @@ from airflow_provider_lingxing.hooks.lingxing import LingxingHook
 from airflow_provider_lingxing.operators.fulfillment import FulfillmentResultOperator, LingxingSubmitFulfillmentOperator
 from airflow_provider_lingxing.sensors.fulfillment import FulfillmentResultSensor
 from airflow_provider_lingxing.testing.simulator import LingxingSimulator
+from airflow_provider_lingxing.triggers.fulfillment import FulfillmentResultTrigger
 from tests.reliability.reliability_pipeline import (
     RESULTS_PATH,
     SELLER_ID,
@@ -36,6 +37,7 @@ from tests.support.variables import VariableStore
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
 PACKAGE = "airflow_provider_lingxing"
+ID_RULE = "must be a positive integer (an int or a string of ASCII digits) no larger than 9223372036854775807 (2**63-1)"
 TOKEN_PATH = "/api/auth-server/oauth/access-token"
 
 
@@ -146,48 +148,65 @@ VICTIM = f"reliability_victim_{uuid.uuid4().hex[:8]}"
 """A table that `x; DROP TABLE <victim>` must leave alone."""
 
 ARGUMENTS: dict[str, tuple[Callable[[], Any], str]] = {
-    "hook: seller_id empty": (hook("get_fulfillment_results", "", [1]), "seller_id is empty"),
-    "hook: task ids empty": (hook("get_fulfillment_results", SELLER_ID, []), "task_ids is empty"),
-    "hook: task id not a number": (hook("get_fulfillment_results", SELLER_ID, ["12a"]), "task_ids: task id '12a'"),
-    "hook: task id zero": (hook("get_fulfillment_results", SELLER_ID, [0]), "task_ids: task id 0"),
-    "hook: task id a boolean": (hook("get_fulfillment_results", SELLER_ID, [True]), "task_ids: task id True"),
-    "hook: task id 21 digits": (hook("get_fulfillment_results", SELLER_ID, [10**20]), "at most 20 digits"),
-    "hook: region unknown": (hook("submit_fulfillment", "XX", SELLER_ID, "M", [order(1)]), "region 'XX'"),
-    "hook: no orders": (hook("submit_fulfillment", "NA", SELLER_ID, "M", []), "order_list is empty"),
+    "hook: seller_id empty": (hook("get_fulfillment_results", "", [1]), "seller_id: must be the Amazon seller id"),
+    "hook: seller_id an int": (hook("get_fulfillment_results", 123, [1]), "not the numeric `sid`), got 123"),
+    "hook: task ids empty": (hook("get_fulfillment_results", SELLER_ID, []), "task_ids: must be a non-empty list"),
+    "hook: task id not a number": (hook("get_fulfillment_results", SELLER_ID, ["12a"]), f"task_ids[0]: {ID_RULE}"),
+    "hook: task id zero": (hook("get_fulfillment_results", SELLER_ID, [0]), f"task_ids[0]: {ID_RULE}, got 0"),
+    "hook: task id a boolean": (hook("get_fulfillment_results", SELLER_ID, [True]), "task_ids[0]: must be"),
+    "hook: task id 2**63": (hook("get_fulfillment_results", SELLER_ID, [2**63]), "no larger than 9223372036854775807"),
+    "hook: region unknown": (hook("submit_fulfillment", "XX", SELLER_ID, "M", [order(1)]), "region: must be one"),
+    "hook: region contradicts": (
+        hook("submit_fulfillment", "NA", SELLER_ID, "A1PA6795UKMFR9", [order(1)]),
+        "region: must be EU, the region of marketplace_id 'A1PA6795UKMFR9' (DE), or left out, got 'NA'",
+    ),
+    "hook: no region, unknown marketplace": (
+        hook("submit_fulfillment", None, SELLER_ID, "M", [order(1)]),
+        "region: must be given for marketplace_id 'M'",
+    ),
+    "hook: no orders": (hook("submit_fulfillment", "NA", SELLER_ID, "M", []), "order_list: must be a non-empty list"),
     "hook: method DELETE": (hook("request", "DELETE", "/erp/sc/data/seller/lists"), "method must be GET or POST"),
     "hook: token endpoint": (hook("request", "POST", TOKEN_PATH), "is a token endpoint"),
     "hook: GET with a body": (hook("request", "GET", "/erp/sc/data/seller/lists", body={"a": 1}), "body must be None"),
     "hook: params not a dict": (hook("request", "GET", "/erp/sc/data/seller/lists", params=[1]), "params must be"),
     "hook: empty conn id": (lambda: LingxingHook(lingxing_conn_id=" "), "lingxing_conn_id is empty"),
-    "sensor: seller_id empty": (wait(seller_id=" "), "seller_id is empty"),
-    "sensor: ids rendered with junk": (wait(fulfillment_task_ids="[1003100, 'x']"), "task id 'x'"),
-    "sensor: ids missing": (wait(fulfillment_task_ids=None), "fulfillment_task_ids must be a list"),
-    "sensor: no success status": (wait(success_statuses=[]), "success_statuses is empty"),
-    "sensor: statuses overlap": (wait(failure_statuses=["complete"]), "share ['complete']"),
-    "submit: region unknown": (submit(region="moon"), "region 'moon' is not one of NA, EU, FE"),
-    "submit: seller_id empty": (submit(seller_id=""), "seller_id '' is not a non-empty string"),
-    "submit: orders not a list": (submit(orders="all of them"), "orders must be a list of order dicts, got str"),
-    "submit: duplicate order ids": (submit(orders=[order(1), order(1)]), "orders[1].id 1 duplicates orders[0].id"),
-    "submit: order id negative": (submit(orders=[bad_order(id=-5)]), "orders[0].id -5 is not a positive integer"),
+    "sensor: seller_id empty": (wait(seller_id=" "), "seller_id: must be the Amazon seller id"),
+    "sensor: ids rendered with junk": (wait(fulfillment_task_ids="[1003100, 'x']"), "ids[1]: must be a positive"),
+    "sensor: ids missing": (wait(fulfillment_task_ids=None), "fulfillment_task_ids: must be a task id, the submit"),
+    "sensor: no success status": (wait(success_statuses=[]), "success_statuses: must be a non-empty list"),
+    "sensor: statuses overlap": (wait(failure_statuses=["complete"]), "both hold ['complete']"),
+    "submit: region unknown": (submit(region="moon"), "region: must be one of NA, EU, FE (any case), got 'moon'"),
+    "submit: region contradicts": (
+        submit(region="fe"),
+        "region: must be NA, the region of marketplace_id 'ATVPDKIKX0DER' (US), or left out, got 'fe'",
+    ),
+    "submit: seller_id empty": (submit(seller_id=""), "seller_id: must be the Amazon seller id"),
+    "submit: orders not a list": (submit(orders="all of them"), "orders: must be a non-empty list of order dicts"),
+    "submit: duplicate order ids": (
+        submit(orders=[order(1), order(1)]),
+        "orders[1].id: must be unique, not the id of orders[0], got 1",
+    ),
+    "submit: order id negative": (submit(orders=[bad_order(id=-5)]), f"orders[0].id: {ID_RULE}, got -5"),
     "submit: tracking_no missing": (
         submit(orders=[{k: v for k, v in order(1).items() if k != "tracking_no"}]),
-        "orders[0].tracking_no is missing",
+        "orders[0].tracking_no: must be a non-empty string, got nothing",
     ),
     "submit: quantity a word": (
         submit(orders=[bad_order(order_item=[{"order_item_no": "1", "quantity": "two"}])]),
-        "orders[0].order_item[0].quantity 'two' is not a positive integer",
+        "orders[0].order_item[0].quantity: must be a positive integer",
     ),
-    "submit: unknown order field": (submit(orders=[bad_order(carrier="UPS")]), "has unknown field(s) carrier"),
-    "submit: chunk size zero": (submit(max_orders_per_task=0), "max_orders_per_task must be a positive integer"),
-    "load: table with SQL": (load(table=f"x; DROP TABLE {VICTIM}"), "is not a table name"),
-    "load: table with 3 parts": (load(table="schema.table.extra"), "'schema.table.extra' is not a table name"),
-    "load: table quoted": (load(table='"results"'), "is not a table name"),
+    "submit: unknown order field": (submit(orders=[bad_order(carrier="UPS")]), "got unknown field(s) carrier"),
+    "submit: chunk size zero": (submit(max_orders_per_task=0), "max_orders_per_task: must be a positive integer"),
+    "load: table with SQL": (load(table=f"x; DROP TABLE {VICTIM}"), "table: must be a table name"),
+    "load: table with 3 parts": (load(table="schema.table.extra"), "got 'schema.table.extra'"),
+    "load: table quoted": (load(table='"results"'), "table: must be a table name"),
+    "load: table an SQL keyword": (load(table="order"), "table: must be a name that is no SQL reserved word"),
     "load: templated table renders SQL": (
         lambda: _rendered_load(f"results; DROP TABLE {VICTIM}"),
-        "is not a table name",
+        "table: must be a table name",
     ),
-    "load: seller_id empty": (load(seller_id=""), "seller_id '' is not a non-empty string"),
-    "load: ids of junk": (load(fulfillment_task_ids=[{"task_id": "abc"}]), "fulfillment_task_ids: task id 'abc'"),
+    "load: seller_id empty": (load(seller_id=""), "seller_id: must be the Amazon seller id"),
+    "load: ids of junk": (load(fulfillment_task_ids=[{"task_id": "abc"}]), "ids[0].task_id: must be a positive"),
     "load: sql conn is not SQL": (load(sql_conn_id="lingxing_default"), "not a SQL (DbApiHook) connection"),
 }
 
@@ -199,6 +218,40 @@ def _rendered_load(table: str) -> Any:
     )
     operator.render_template_fields({"t": table})
     return operator.execute(context("load"))
+
+
+BAD_IDS: dict[str, tuple[Any, str]] = {
+    "bytes": (b"1003100", "b'1003100' (bytes)"),
+    "bool": (True, "True (bool)"),
+    "Arabic-Indic digits": ("١٢", "'١٢'"),
+    "superscript two": ("²", "'²'"),
+    "2**63": (2**63, str(2**63)),
+}
+"""Ids no component may read as a number: each is named, with the rule and its bound, before any call."""
+
+ID_COMPONENTS: dict[str, tuple[Callable[[Any], Callable[[], Any]], str]] = {
+    "hook results": (lambda v: hook("get_fulfillment_results", SELLER_ID, [1003100, v]), "task_ids[1]"),
+    "hook submit": (lambda v: hook("submit_fulfillment", "NA", SELLER_ID, "M", [bad_order(id=v)]), "order_list[0].id"),
+    "sensor": (lambda v: wait(fulfillment_task_ids=[1003100, v]), "fulfillment_task_ids[1]"),
+    "deferrable sensor": (lambda v: wait(fulfillment_task_ids=[v], deferrable=True), "fulfillment_task_ids[0]"),
+    "trigger": (
+        lambda v: lambda: FulfillmentResultTrigger(lingxing_conn_id="x", seller_id=SELLER_ID, fulfillment_task_ids=[v]),
+        "fulfillment_task_ids[0]",
+    ),
+    "results operator": (lambda v: load(fulfillment_task_ids=[{"task_id": v}]), "fulfillment_task_ids[0].task_id"),
+    "submit operator": (lambda v: submit(orders=[order(1), bad_order(id=v)]), "orders[1].id"),
+}
+
+
+@pytest.mark.parametrize("component", ID_COMPONENTS)
+@pytest.mark.parametrize("case", BAD_IDS)
+def test_every_component_refuses_a_bad_id_the_same_way(case: str, component: str, sim: LingxingSimulator):
+    value, shown = BAD_IDS[case]
+    make, argument = ID_COMPONENTS[component]
+    with pytest.raises(ValueError) as raised:
+        make(value)()
+    assert_clear(raised.value, f"{argument}: {ID_RULE}, got {shown}")
+    assert sim.stats()["requests_total"] == 0, "a call was made"
 
 
 def test_the_catalogue_is_large_enough():

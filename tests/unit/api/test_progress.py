@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_lingxing.api.progress import MAX_REASON_CHARS, FulfillmentProgress, check_statuses
+from airflow_provider_lingxing.api.errors import LingxingInputError
+from airflow_provider_lingxing.api.progress import (
+    MAX_REASON_CHARS,
+    FulfillmentProgress,
+    check_statuses,
+)
 
 
 def result(task_id: int, status: str | None = "Complete", failure: str | None = None) -> dict:
@@ -132,17 +137,22 @@ def test_ids_known_done_are_not_pending():
 @pytest.mark.parametrize(
     ("success", "failure", "culprit"),
     [
-        ((), ("fatal",), "success_statuses is empty"),
-        (("Complete",), [""], "failure_statuses: '' is not a status name"),
-        (("Complete",), [3], "failure_statuses: 3 is not a status name"),
-        (("Complete",), ("complete",), "share ['complete']"),
-        (("Complete",), 5, "failure_statuses must be a list"),
+        ((), ("fatal",), "success_statuses: must be a non-empty list of status names, got () (tuple)"),
+        (("Complete",), [""], "failure_statuses[0]: must be a status name, got ''"),
+        (("Complete",), [3], "failure_statuses[0]: must be a status name, got 3"),
+        (
+            ("Complete",),
+            ("complete",),
+            "failure_statuses: must be statuses that are not also success_statuses (both hold ['complete']), "
+            "got ('complete',) (tuple)",
+        ),
+        (("Complete",), 5, "failure_statuses: must be a non-empty list of status names, got 5"),
     ],
 )
 def test_bad_status_sets_are_refused(success, failure, culprit):
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(LingxingInputError) as info:
         check_statuses(success, failure)
-    assert culprit in str(info.value)
+    assert str(info.value) == culprit
 
 
 def test_a_single_status_string_is_one_status():

@@ -10,7 +10,6 @@ from airflow_provider_lingxing.api.results import (
     COLUMNS,
     PRIMARY_KEY,
     error_rows,
-    flatten_submissions,
     message_ids_by_task,
     summary,
     task_rows,
@@ -195,9 +194,3 @@ def test_summary_counts_tasks_rows_errors_and_warnings():
 )
 def test_message_ids_come_from_the_submit_operator_s_xcom(value, known):
     assert message_ids_by_task(value) == known
-
-
-def test_a_mapped_submit_task_s_xcom_is_flattened():
-    mapped = [[{"task_id": "5", "message_ids": []}], [{"task_id": "6", "message_ids": []}, 7]]
-    assert flatten_submissions(mapped) == [{"task_id": "5", "message_ids": []}, {"task_id": "6", "message_ids": []}, 7]
-    assert flatten_submissions("1003100") == ["1003100"]

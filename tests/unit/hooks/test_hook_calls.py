@@ -85,7 +85,7 @@ def test_bad_connection_is_named_before_any_call(fake, connect, fields, culprit)
         ("", [1], "seller_id"),
         (None, [1], "seller_id"),
         ("  ", [1], "seller_id"),
-        ("S1", [], "task_ids is empty"),
+        ("S1", [], "task_ids: must be a non-empty list of task ids"),
         ("S1", None, "task_ids"),
         ("S1", [1, 0], "task_ids"),
         ("S1", ["12a"], "task_ids"),

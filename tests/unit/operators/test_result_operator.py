@@ -138,10 +138,18 @@ def test_without_errors_fail_on_message_errors_passes(context):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"seller_id": ""}, "seller_id '' is not a non-empty string"),
-        ({"fulfillment_task_ids": []}, "fulfillment_task_ids is empty"),
-        ({"fulfillment_task_ids": ["abc"]}, "fulfillment_task_ids: task id 'abc' is not a positive integer"),
-        ({"fulfillment_task_ids": [{"message_ids": ["1"]}]}, "fulfillment_task_ids"),
+        ({"seller_id": ""}, "^seller_id: must be the Amazon seller id as a string .*, got ''$"),
+        ({"seller_id": 123}, "^seller_id: must be the Amazon seller id as a string .*, got 123$"),
+        ({"fulfillment_task_ids": []}, r"^fulfillment_task_ids: must be a non-empty list of task ids, got \[\]"),
+        ({"fulfillment_task_ids": ["abc"]}, r"^fulfillment_task_ids\[0\]: must be a positive integer .*, got 'abc'$"),
+        ({"fulfillment_task_ids": [b"1003101"]}, r"^fulfillment_task_ids\[0\]: .*, got b'1003101' \(bytes\)$"),
+        ({"fulfillment_task_ids": ["١٢"]}, r"^fulfillment_task_ids\[0\]: .*, got '١٢'$"),
+        ({"fulfillment_task_ids": [1, True]}, r"^fulfillment_task_ids\[1\]: .*, got True \(bool\)$"),
+        (
+            {"fulfillment_task_ids": [2**63]},
+            r"no larger than 9223372036854775807 \(2\*\*63-1\), got 9223372036854775808$",
+        ),
+        ({"fulfillment_task_ids": [{"message_ids": ["1"]}]}, r"^fulfillment_task_ids\[0\]\.task_id: .*, got nothing$"),
     ],
 )
 def test_bad_arguments_are_refused_before_any_call(context, kwargs, message):
@@ -155,16 +163,20 @@ def test_bad_arguments_are_refused_before_any_call(context, kwargs, message):
     assert hook.result_calls == []
 
 
-def test_a_bad_table_name_is_refused_when_the_dag_is_parsed():
-    with pytest.raises(LingxingInputError, match="is not a table name"):
-        FulfillmentResultOperator(task_id="load", seller_id="S", fulfillment_task_ids=[1], table="x; DROP TABLE y")
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [("x; DROP TABLE y", "^table: must be a table name"), ("order", r"^table: must be a name that is no SQL reserved")],
+)
+def test_a_bad_table_name_is_refused_when_the_dag_is_parsed(table, message):
+    with pytest.raises(LingxingInputError, match=message):
+        FulfillmentResultOperator(task_id="load", seller_id="S", fulfillment_task_ids=[1], table=table)
 
 
 def test_a_templated_table_name_is_checked_before_any_call(context):
     hook = FakeLingxingHook(results=[complete("1003101")])
     op = operator([1003101], hook, sql_conn_id="warehouse", table="{{ params.table }}")
     op.table = "results where 1=1"
-    with pytest.raises(LingxingInputError, match="is not a table name"):
+    with pytest.raises(LingxingInputError, match=r"^table: must be a table name"):
         op.execute(context)
     assert hook.result_calls == []
 
@@ -198,7 +210,7 @@ def test_a_connection_that_is_not_sql_is_refused(context, monkeypatch):
 
 
 def test_status_sets_are_checked_like_the_sensor_s():
-    with pytest.raises(ValueError, match="share"):
+    with pytest.raises(ValueError, match="both hold"):
         FulfillmentResultOperator(
             task_id="load", seller_id="S", fulfillment_task_ids=[1], failure_statuses=["Complete"]
         )

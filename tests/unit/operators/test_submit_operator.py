@@ -90,7 +90,7 @@ def test_orders_rendered_as_text_are_read_back(variables, context):
 @pytest.mark.parametrize("size", [0, -1, "x", 1.5, True, "²"])
 def test_a_bad_chunk_size_is_refused_before_any_call(variables, context, size):
     hook = FakeLingxingHook()
-    with pytest.raises(LingxingInputError, match="max_orders_per_task must be a positive integer"):
+    with pytest.raises(LingxingInputError, match=r"^max_orders_per_task: must be a positive integer"):
         operator([order(1)], hook, max_orders_per_task=size).execute(context)
     assert hook.submitted == [] and variables.sets == 0
 
@@ -103,9 +103,9 @@ def test_every_problem_is_reported_before_any_call(variables, context):
     with pytest.raises(LingxingInputError) as raised:
         operator(orders, hook, region="US", max_orders_per_task=100).execute(context)
     text = str(raised.value)
-    assert "region 'US' is not one of NA, EU, FE" in text
-    assert "orders[120].tracking_no is missing" in text
-    assert "orders[149].id 3 duplicates orders[2].id" in text
+    assert "region: must be one of NA, EU, FE (any case), got 'US'" in text
+    assert "orders[120].tracking_no: must be a non-empty string, got nothing" in text
+    assert "orders[149].id: must be unique, not the id of orders[2], got 3" in text
     assert hook.submitted == [] and variables.sets == 0
 
 

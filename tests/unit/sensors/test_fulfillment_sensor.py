@@ -28,6 +28,7 @@ from airflow_provider_lingxing.sensors.fulfillment import FulfillmentResultSenso
 from airflow_provider_lingxing.triggers.fulfillment import FulfillmentResultTrigger
 
 SELLER = "A1MQMW3JWPNCBX"
+ID_RULE = "must be a positive integer (an int or a string of ASCII digits) no larger than 9223372036854775807 (2**63-1)"
 
 
 def result(task_id: int, status: str | None = "Complete", failure: str | None = None) -> dict:
@@ -190,14 +191,19 @@ def test_reschedule_mode_frees_the_slot_and_repolls_all_ids_in_the_next_process(
 @pytest.mark.parametrize(
     ("kwargs", "culprit"),
     [
-        ({"task_ids": []}, "fulfillment_task_ids is empty"),
-        ({"task_ids": ["1003083", "12a"]}, "fulfillment_task_ids: task id '12a'"),
-        ({"task_ids": [0]}, "fulfillment_task_ids: task id 0"),
-        ({"task_ids": None}, "fulfillment_task_ids must be a list"),
-        ({"task_ids": "[1, 'x']"}, "fulfillment_task_ids: task id 'x'"),
-        ({"seller_id": ""}, "seller_id is empty"),
-        ({"seller_id": "   "}, "seller_id is empty"),
-        ({"seller_id": None}, "seller_id is empty"),
+        ({"task_ids": []}, "fulfillment_task_ids: must be a non-empty list of task ids, got []"),
+        ({"task_ids": ["1003083", "12a"]}, f"fulfillment_task_ids[1]: {ID_RULE}, got '12a'"),
+        ({"task_ids": [0]}, f"fulfillment_task_ids[0]: {ID_RULE}, got 0"),
+        ({"task_ids": None}, "fulfillment_task_ids: must be a task id, the submit operator's XCom"),
+        ({"task_ids": "[1, 'x']"}, f"fulfillment_task_ids[1]: {ID_RULE}, got 'x'"),
+        ({"task_ids": [b"1003100"]}, f"fulfillment_task_ids[0]: {ID_RULE}, got b'1003100' (bytes)"),
+        ({"task_ids": ["١٢"]}, f"fulfillment_task_ids[0]: {ID_RULE}, got '١٢'"),
+        ({"task_ids": [True]}, f"fulfillment_task_ids[0]: {ID_RULE}, got True (bool)"),
+        ({"task_ids": [2**63]}, f"fulfillment_task_ids[0]: {ID_RULE}, got {2**63}"),
+        ({"seller_id": ""}, "seller_id: must be the Amazon seller id as a string"),
+        ({"seller_id": "   "}, "seller_id: must be the Amazon seller id as a string"),
+        ({"seller_id": None}, "seller_id: must be the Amazon seller id as a string"),
+        ({"seller_id": 123}, "not the numeric `sid`), got 123"),
     ],
 )
 @pytest.mark.parametrize("deferrable", [False, True])
@@ -232,7 +238,7 @@ def test_accepts_lists_xcom_of_the_submit_operator_and_rendered_text(context, re
 
 def test_templated_fields_render_before_validation(context):
     sensor = make_sensor(ScriptedHook({5: [result(5)]}), task_ids="{{ params.ids }}", seller_id="{{ params.seller }}")
-    assert set(sensor.template_fields) == {"seller_id", "fulfillment_task_ids"}
+    assert set(sensor.template_fields) == {"seller_id", "fulfillment_task_ids", "lingxing_conn_id"}
     sensor.render_template_fields({"params": {"ids": ["5"], "seller": SELLER}})
     assert sensor.execute(context) == [result(5)]
     assert sensor.hook.calls == [(SELLER, [5])]
@@ -241,8 +247,8 @@ def test_templated_fields_render_before_validation(context):
 @pytest.mark.parametrize(
     ("kwargs", "culprit"),
     [
-        ({"success_statuses": []}, "success_statuses is empty"),
-        ({"failure_statuses": ["Complete"]}, "share ['complete']"),
+        ({"success_statuses": []}, "success_statuses: must be a non-empty list of status names, got []"),
+        ({"failure_statuses": ["Complete"]}, "both hold ['complete']"),
     ],
 )
 def test_bad_status_sets_fail_when_the_dag_is_parsed(kwargs, culprit):
@@ -272,7 +278,7 @@ def test_deferrable_pokes_once_then_defers_with_only_pending_ids(context):
         "pending_task_ids": [2, 3],
         "poll_interval": 45.0,
         "end_time": context["ti"].start_date.timestamp() + 7200,
-        "success_statuses": ["Complete"],
+        "success_statuses": ["Complete", "done"],
         "failure_statuses": ["fatal", "cancelled"],
     }
     assert len(hook.calls) == 1

@@ -130,15 +130,20 @@ def test_no_end_time_serialises_as_none():
 @pytest.mark.parametrize(
     ("kwargs", "culprit"),
     [
-        ({"fulfillment_task_ids": []}, "fulfillment_task_ids is empty"),
-        ({"pending_task_ids": ["x"]}, "pending_task_ids: task id 'x'"),
-        ({"failure_statuses": ["complete"]}, "share ['complete']"),
+        ({"fulfillment_task_ids": []}, "fulfillment_task_ids: must be a non-empty list of task ids, got []"),
+        ({"pending_task_ids": ["x"]}, "pending_task_ids[0]: must be a positive integer"),
+        ({"pending_task_ids": [b"1"]}, "got b'1' (bytes)"),
+        ({"fulfillment_task_ids": ["١٢"]}, "fulfillment_task_ids[0]: must be a positive integer"),
+        ({"fulfillment_task_ids": [True]}, "got True (bool)"),
+        ({"fulfillment_task_ids": [2**63]}, f"no larger than 9223372036854775807 (2**63-1), got {2**63}"),
+        ({"seller_id": 123}, "seller_id: must be the Amazon seller id as a string"),
+        ({"failure_statuses": ["complete"]}, "both hold ['complete']"),
     ],
 )
 def test_bad_arguments_are_refused(kwargs, culprit):
-    kwargs = {"fulfillment_task_ids": [1], **kwargs}
+    kwargs = {"seller_id": SELLER, "fulfillment_task_ids": [1], **kwargs}
     with pytest.raises(ValueError) as info:
-        FulfillmentResultTrigger(lingxing_conn_id="lx", seller_id=SELLER, **kwargs)
+        FulfillmentResultTrigger(lingxing_conn_id="lx", **kwargs)
     assert culprit in str(info.value)
 
 

@@ -1,4 +1,4 @@
-"""Template results read back: without `render_template_as_native_obj`, Jinja renders a list as its text."""
+"""Templated fields read back: without `render_template_as_native_obj`, Jinja renders a list as its text."""
 
 from __future__ import annotations
 
