@@ -438,3 +438,36 @@ def test_a_task_result_without_status_times_out_naming_it(sim: LingxingSimulator
     with pytest.raises(AirflowSensorTimeout) as raised:
         wait(fulfillment_task_ids=[created["task_id"]], timeout=0.3, poke_interval=0.1)()
     assert f"{created['task_id']} (unknown)" in str(raised.value)
+
+
+def test_a_done_status_completes_the_wait(sim: LingxingSimulator):
+    """`done` (the submit answer's word) counts as complete, in any case, like `Complete`."""
+    created = [LingxingHook().submit_fulfillment("NA", SELLER_ID, "ATVPDKIKX0DER", [order(n)]) for n in (1, 2)]
+    rewrite(sim, RESULTS_PATH, lambda e: {**e, "data": [{**t, "status_code": "DONE"} for t in e["data"]]})
+    results = wait(fulfillment_task_ids=created, timeout=5, poke_interval=0.1)()
+    assert [r["task_id"] for r in results] == [c["task_id"] for c in created]
+
+
+def test_an_unknown_status_is_warned_once_and_named_at_the_timeout(sim: LingxingSimulator):
+    created = LingxingHook().submit_fulfillment("NA", SELLER_ID, "ATVPDKIKX0DER", [order(1)])
+    rewrite(sim, RESULTS_PATH, in_results(status_code="Shipped"))
+    transcript = Transcript()
+    with capture_logs(transcript), pytest.raises(AirflowSensorTimeout) as raised:
+        wait(fulfillment_task_ids=[created["task_id"]], timeout=0.5, poke_interval=0.1)()
+    assert str(raised.value).endswith(
+        f"Statuses the provider does not know, treated as pending: 'Shipped' (tasks {created['task_id']})."
+    )
+    warned = [line for line in transcript.lines if "which the provider does not know" in line]
+    assert len(warned) == 1 and f"Task {created['task_id']} has status 'Shipped'" in warned[0]
+    assert sim.stats()["requests_total"] > 3, "the sensor polled more than once"
+
+
+def test_a_task_answered_twice_keeps_its_most_advanced_copy(sim: LingxingSimulator):
+    """A stale copy of a task ahead of its final one in the same answer must not hide the completion."""
+    created = LingxingHook().submit_fulfillment("NA", SELLER_ID, "ATVPDKIKX0DER", [order(1), order(17)])
+    stale = {"status_code": "in_process", "result": [], "processing_summary": {}}
+    rewrite(sim, RESULTS_PATH, lambda e: {**e, "data": [{**t, **stale} for t in e["data"]] + e["data"]})
+    results = wait(fulfillment_task_ids=[created["task_id"]], timeout=5, poke_interval=0.1)()
+    assert [(r["task_id"], r["status_code"], len(r["result"])) for r in results] == [
+        (created["task_id"], "Complete", 1)
+    ]

@@ -97,7 +97,7 @@ def test_the_limiter_keeps_in_flight_requests_within_capacity(lingxing_connectio
 def test_results_survive_the_documented_faults(lingxing_connection):
     hook = LingxingHook(retry_policy=QUICK)
     created = [
-        hook.submit_fulfillment("EU", SELLER_ID, MARKETPLACE_ID, _orders(n, f"1Z{n}"))["task_id"] for n in range(1, 31)
+        hook.submit_fulfillment("NA", SELLER_ID, MARKETPLACE_ID, _orders(n, f"1Z{n}"))["task_id"] for n in range(1, 31)
     ]
     for _ in range(5):
         results = hook.get_fulfillment_results(SELLER_ID, created)

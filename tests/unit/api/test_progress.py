@@ -8,7 +8,9 @@ from airflow_provider_lingxing.api.errors import LingxingInputError
 from airflow_provider_lingxing.api.progress import (
     MAX_REASON_CHARS,
     FulfillmentProgress,
+    advancement,
     check_statuses,
+    most_advanced,
 )
 
 
@@ -157,3 +159,76 @@ def test_bad_status_sets_are_refused(success, failure, culprit):
 
 def test_a_single_status_string_is_one_status():
     assert check_statuses("Complete", (" fatal ", "Cancelled")) == (["Complete"], ["fatal", "Cancelled"])
+
+
+@pytest.mark.parametrize("status", ["done", "DONE", "Done"])
+def test_done_in_any_case_counts_as_complete(status):
+    progress = FulfillmentProgress([1, 2])
+    progress.record([result(1, status), result(2)])
+    assert progress.finished
+    assert [r["status_code"] for r in progress.done_results()] == [status, "Complete"]
+
+
+def test_an_unknown_status_is_pending_and_warned_once_per_task():
+    progress = FulfillmentProgress([1, 2, 3])
+    first = progress.record([result(1, "shipped"), result(2, "Shipped"), result(3, "in_process")])
+    assert progress.pending_ids == [1, 2, 3]
+    assert len(first) == 2
+    assert first[0].startswith("Task 1 has status 'shipped', which the provider does not know: treated as pending")
+    assert "success statuses: Complete, done; failure statuses: fatal, cancelled" in first[0]
+    assert progress.record([result(1, "shipped"), result(2, "verified"), result(3, "pending")]) == []
+    assert progress.line() == "0/3 complete, 0 failed, 3 pending (statuses: pending=1, shipped=1, verified=1)"
+
+
+def test_the_pending_message_lists_the_unknown_statuses_seen():
+    progress = FulfillmentProgress([1, 2, 3, 4])
+    progress.record([result(1, "shipped"), result(2, "shipped"), result(3, "on_hold"), result(4, "in_process")])
+    assert progress.pending_message().endswith(
+        "Statuses the provider does not know, treated as pending: 'shipped' (tasks 1, 2); 'on_hold' (tasks 3)."
+    )
+    plain = FulfillmentProgress([1])
+    plain.record([result(1, "in_process"), result(1, None)])
+    assert "does not know" not in plain.pending_message()
+
+
+def with_messages(task_id: int, status: str, messages: int) -> dict:
+    return {**result(task_id, status), "result": [{"message_id": str(m)} for m in range(1, messages + 1)]}
+
+
+@pytest.mark.parametrize(
+    ("copies", "kept"),
+    [
+        ([result(1, "pending"), result(1, "Complete")], 1),
+        ([result(1, "Complete"), result(1, "pending")], 0),
+        ([result(1, "in_process"), result(1, "fatal")], 1),
+        ([result(1, None), result(1, "shipped")], 1),
+        ([result(1, "pending"), result(1, "pending", failure="refused")], 1),
+        ([with_messages(1, "Complete", 1), with_messages(1, "Complete", 3)], 1),
+        ([with_messages(1, "Complete", 3), with_messages(1, "Complete", 1)], 0),
+        ([with_messages(1, "pending", 5), with_messages(1, "Complete", 0)], 1),
+    ],
+)
+def test_a_task_id_answered_twice_keeps_its_most_advanced_copy(copies, kept):
+    assert most_advanced(copies)[1] is copies[kept]
+    progress, alone = FulfillmentProgress([1]), FulfillmentProgress([1])
+    progress.record(copies)
+    alone.record([copies[kept]])
+    assert (progress.done, progress.failed, progress.last_status) == (alone.done, alone.failed, alone.last_status)
+
+
+def test_duplicates_do_not_hide_a_completion():
+    progress = FulfillmentProgress([1])
+    progress.record([result(1, "Complete"), result(1, "in_process")])
+    assert progress.finished
+
+
+def test_advancement_uses_the_caller_s_statuses():
+    assert advancement(result(1, "shipped"), ["shipped"], ["fatal"]) > advancement(result(1, "pending"))
+    assert advancement(result(1, "shipped")) == advancement(result(1, "pending"))
+
+
+@pytest.mark.parametrize("task_id", ["١٢", "²", b"12", True, str(2**63), "12a"])
+def test_answers_with_ids_no_rule_accepts_are_ignored(task_id):
+    progress = FulfillmentProgress([12])
+    progress.record([{"task_id": task_id, "status_code": "Complete"}])
+    assert progress.pending_ids == [12]

@@ -24,7 +24,7 @@ from airflow_provider_lingxing.exceptions import (
     LingxingRateLimitError,
     LingxingTransientError,
 )
-from airflow_provider_lingxing.sensors.fulfillment import FulfillmentResultSensor
+from airflow_provider_lingxing.sensors.fulfillment import DEFERRAL_GRACE_SECONDS, FulfillmentResultSensor
 from airflow_provider_lingxing.triggers.fulfillment import FulfillmentResultTrigger
 
 SELLER = "A1MQMW3JWPNCBX"
@@ -162,6 +162,38 @@ def test_timeout_names_pending_ids_and_their_last_status(context):
     assert "1 (" not in message.split("Progress")[0]
 
 
+@pytest.mark.parametrize("mode", ["poke", "reschedule"])
+def test_timeout_lists_the_unknown_statuses_seen_each_warned_once(context, captured_log, mode):
+    hook = ScriptedHook({1: [result(1, "shipped")], 2: [result(2, "on_hold")], 3: [result(3, "Done")]})
+    sensor = make_sensor(hook, timeout=0, mode=mode)
+    log = captured_log(sensor)
+    with pytest.raises(AirflowSensorTimeout) as info:
+        sensor.execute(context)
+    assert str(info.value).endswith(
+        "Statuses the provider does not know, treated as pending: 'shipped' (tasks 1); 'on_hold' (tasks 2)."
+    )
+    warnings = [r.getMessage() for r in log.records if r.getMessage().startswith("Task ")]
+    assert [w.split(",")[0] for w in warnings] == [
+        "Task 1 has status 'shipped'",
+        "Task 2 has status 'on_hold'",
+    ]
+
+
+def test_poke_mode_warns_once_per_task_across_pokes(context, captured_log):
+    hook = ScriptedHook({1: [result(1, "shipped"), result(1, "shipped"), result(1, "verified"), result(1)]})
+    sensor = make_sensor(hook, task_ids=[1])
+    log = captured_log(sensor)
+    assert sensor.execute(context) == [result(1)]
+    assert len(hook.calls) == 4
+    warnings = [r.getMessage() for r in log.records if r.levelname == "WARNING" and r.getMessage().startswith("Task ")]
+    assert [w[:30] for w in warnings] == ["Task 1 has status 'shipped', w"]
+
+
+def test_done_in_any_case_is_complete_by_default(context):
+    hook = ScriptedHook({1: [result(1, "done")], 2: [result(2, "DONE")], 3: [result(3)]})
+    assert [r["status_code"] for r in make_sensor(hook).execute(context)] == ["done", "DONE", "Complete"]
+
+
 def test_timeout_with_soft_fail_skips(context):
     hook = ScriptedHook({1: [result(1, "in_process")]})
     with pytest.raises(AirflowSkipException):
@@ -282,6 +314,34 @@ def test_deferrable_pokes_once_then_defers_with_only_pending_ids(context):
         "failure_statuses": ["fatal", "cancelled"],
     }
     assert len(hook.calls) == 1
+
+
+def test_the_deferral_itself_times_out_when_the_sensor_does(context, monkeypatch):
+    """If the trigger's own clock is lost, Airflow still ends the wait: timeout = what is left, plus a grace."""
+    now = context["ti"].start_date.timestamp() + 1800
+    monkeypatch.setattr("airflow_provider_lingxing.sensors.fulfillment.time.time", lambda: now)
+    sensor = make_sensor(ScriptedHook({}), deferrable=True, timeout=timedelta(hours=2))
+    with pytest.raises(TaskDeferred) as info:
+        sensor.execute(context)
+    assert info.value.timeout == timedelta(seconds=5400 + DEFERRAL_GRACE_SECONDS)
+    assert info.value.trigger.end_time == now + 5400
+
+
+def test_a_deferral_past_its_timeout_is_a_sensor_timeout_and_soft_fail_skips(context):
+    fail = {"error": "Trigger timeout"}
+    with pytest.raises(AirflowSensorTimeout):
+        make_sensor(NoCalls(), deferrable=True).resume_execution("__fail__", fail, context)
+    with pytest.raises(AirflowSkipException):
+        make_sensor(NoCalls(), deferrable=True, soft_fail=True).resume_execution("__fail__", fail, context)
+
+
+def test_the_connection_id_is_templated_and_reaches_the_trigger(context):
+    sensor = make_sensor(ScriptedHook({}), deferrable=True, lingxing_conn_id="{{ params.conn }}")
+    sensor.render_template_fields({"params": {"conn": "lingxing_eu"}})
+    assert sensor.lingxing_conn_id == "lingxing_eu"
+    with pytest.raises(TaskDeferred) as info:
+        sensor.execute(context)
+    assert info.value.trigger.serialize()[1]["lingxing_conn_id"] == "lingxing_eu"
 
 
 def test_deferrable_finishes_without_deferring_when_all_done_at_first_poke(context):

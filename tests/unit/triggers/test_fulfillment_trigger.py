@@ -203,6 +203,21 @@ async def test_timeout_polls_once_more_at_the_deadline_and_names_pending_ids(clo
     assert "still pending (last status): 2 (in_process), 3 (missing)" in event["message"]
 
 
+async def test_deferrable_timeout_lists_unknown_statuses_warned_once_each(clock, caplog):
+    hook = AsyncScriptedHook({1: [result(1, "shipped")], 2: [result(2, "DONE")], 3: [result(3, "in_process")]})
+    trigger = make_trigger(hook, caplog, fulfillment_task_ids=[1, 2, 3], poll_interval=30, end_time=START + 100)
+    (event,) = await events_of(trigger)
+    assert event["reason"] == "timeout"
+    assert event["pending"] == {"1": "shipped", "3": "in_process"}
+    assert event["message"].endswith("Statuses the provider does not know, treated as pending: 'shipped' (tasks 1).")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(hook.calls) == 4
+    assert warnings == [
+        "Task 1 has status 'shipped', which the provider does not know: treated as pending (success statuses: "
+        "Complete, done; failure statuses: fatal, cancelled)"
+    ]
+
+
 async def test_deadline_already_past_polls_once_without_sleeping(clock):
     hook = AsyncScriptedHook({1: [result(1)]})
     events = await events_of(make_trigger(hook, fulfillment_task_ids=[1], end_time=START - 5))
