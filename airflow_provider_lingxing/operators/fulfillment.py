@@ -382,13 +382,13 @@ class FulfillmentResultOperator(BaseOperator):
             raise LingxingInputError(str(error)) from None
         return seller_id, task_ids, result_rows.message_ids_by_task(submissions)
 
-    def _sql_hook(self) -> Any:
+    def _sql_hook(self, sql_conn_id: str) -> Any:
         from airflow.providers.common.sql.hooks.sql import DbApiHook
 
-        hook = BaseHook.get_connection(self.sql_conn_id).get_hook()
+        hook = BaseHook.get_connection(sql_conn_id).get_hook()
         if not isinstance(hook, DbApiHook):
             raise LingxingInputError(
-                f"sql_conn_id {self.sql_conn_id!r} gives a {type(hook).__name__}, not a SQL (DbApiHook) connection"
+                f"sql_conn_id {sql_conn_id!r} gives a {type(hook).__name__}, not a SQL (DbApiHook) connection"
             )
         warehouse.load_for(hook)
         return hook
@@ -398,7 +398,7 @@ class FulfillmentResultOperator(BaseOperator):
         sql_hook = None
         if self.sql_conn_id:
             warehouse.validate_table(self.table)
-            sql_hook = self._sql_hook()
+            sql_hook = self._sql_hook(self.sql_conn_id)
         try:
             answers = self.hook.get_fulfillment_results(seller_id, task_ids)
         finally:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from airflow_provider_lingxing.api import errors
 from airflow_provider_lingxing.api.arguments import problem, table_name
 from airflow_provider_lingxing.exceptions import LingxingInputError
 
@@ -35,12 +36,14 @@ STAGING_TABLE = "lingxing_results_staging"
 def validate_table(table: Any, argument: str = "table") -> str:
     """`table` or `schema.table` (the rule: `api.arguments.table_name`), and not the staging table's name;
     raises LingxingInputError naming `argument` for anything else, before any call."""
-    table = table_name(table, argument)
-    if table.split(".")[-1].casefold() == STAGING_TABLE:
-        raise LingxingInputError(
-            problem(argument, f"a name other than {STAGING_TABLE}, the provider's own staging table", table)
-        )
-    return table
+    try:
+        name = table_name(table, argument)
+    except errors.LingxingInputError as error:
+        raise LingxingInputError(str(error)) from None
+    if name.split(".")[-1].casefold() == STAGING_TABLE:
+        rule = f"a name other than {STAGING_TABLE}, the provider's own staging table"
+        raise LingxingInputError(problem(argument, rule, table))
+    return name
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ def answered(results: list[dict]) -> list[int]:
 async def test_one_round_merges_every_due_trigger_into_requests_of_ten():
     lingxing = FakeLingxing()
     poller = SellerPoller(lingxing.fetch)
-    wanted = {n: list(range(100 * n, 100 * n + 1 + n % 4)) for n in range(30)}  # 1 to 4 ids each
+    wanted = {n: list(range(100 * n + 1, 100 * n + 2 + n % 4)) for n in range(30)}  # 1 to 4 ids each (ids > 0)
     members = {n: poller.join(0) for n in wanted}
     answers = await asyncio.gather(*(poller.results(members[n], ids) for n, ids in wanted.items()))
     await poller.close()
