@@ -23,6 +23,8 @@ class LingxingApiError(LingxingError):
     """An error answer or failed call; carries what a DAG author needs to act on it."""
 
     retryable = False
+    stage: str | None = None
+    """Where a call failed before any answer came: "DNS", "connect", "TLS" or "the answer" (None: it was answered)."""
 
     def __init__(
         self,

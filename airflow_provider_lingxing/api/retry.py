@@ -31,16 +31,19 @@ class TransportFailure(errors.LingxingTransientError):
     certainly never left (refused connection, connect timeout), so even a non-idempotent call may be re-sent.
     """
 
-    def __init__(self, message: str, *, delivered: bool, path: str | None = None) -> None:
+    def __init__(self, message: str, *, delivered: bool, path: str | None = None, stage: str | None = None) -> None:
         self.delivered = delivered
+        self.stage = stage
         super().__init__(message, path=path)
 
-    def __reduce__(self):
-        return (_rebuild_transport_failure, (self.message, self.delivered, self.path))
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_transport_failure, (self.message, self.delivered, self.path, self.stage))
 
 
-def _rebuild_transport_failure(message: str, delivered: bool, path: str | None) -> TransportFailure:
-    return TransportFailure(message, delivered=delivered, path=path)
+def _rebuild_transport_failure(
+    message: str, delivered: bool, path: str | None, stage: str | None = None
+) -> TransportFailure:
+    return TransportFailure(message, delivered=delivered, path=path, stage=stage)
 
 
 class Action(enum.Enum):
@@ -86,7 +89,7 @@ def _gave_up(error: errors.LingxingApiError, retries: int) -> errors.LingxingApi
         return error
     message = f"{error.message} (gave up after {retries} {'retry' if retries == 1 else 'retries'})"
     if isinstance(error, TransportFailure):
-        return TransportFailure(message, delivered=error.delivered, path=error.path)
+        return TransportFailure(message, delivered=error.delivered, path=error.path, stage=error.stage)
     return type(error)(message, code=error.code, request_id=error.request_id, path=error.path, hint=error.hint)
 
 

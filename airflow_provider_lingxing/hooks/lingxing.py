@@ -20,7 +20,7 @@ import httpx
 import requests
 from airflow.sdk import BaseHook
 
-from airflow_provider_lingxing.api import arguments, calls, errors
+from airflow_provider_lingxing.api import arguments, calls
 from airflow_provider_lingxing.api.calls import Effect, GetToken, Send, Sleep
 from airflow_provider_lingxing.api.connection import LingxingSettings, settings_from_connection
 from airflow_provider_lingxing.api.endpoints import (
@@ -318,16 +318,9 @@ class LingxingHook(BaseHook):
         return one_per_task(list(answers), GET_FULFILLMENT_RESULT.path)
 
     def test_connection(self) -> tuple[bool, str]:
-        """Fetches a token and lists the sellers: proves the App ID, App Secret, IP whitelist and grant.
+        """The UI's and the CLI's "Test": fetches a fresh token with one attempt and a short timeout (proves the
+        App ID, App Secret and IP whitelist), publishes it where the workers read it, and lists the sellers
+        (proves the grant); the message names the step that failed (`hooks/probe.py`)."""
+        from airflow_provider_lingxing.hooks.probe import connection_test
 
-        The token is fetched even when one is shared (a shared token would not prove the secret); it is
-        stored, so the other processes move to it on their next call.
-        """
-        try:
-            self.token_keeper.fetch_new()
-            sellers = self.list_sellers()
-        except (errors.LingxingApiError, errors.LingxingInputError) as error:
-            return False, str(error)
-        except Exception as error:
-            return False, f"Lingxing connection test failed: {type(error).__name__}"
-        return True, f"Connected to {self.settings.base_url}: token issued, {len(sellers)} seller(s) visible"
+        return connection_test(self)

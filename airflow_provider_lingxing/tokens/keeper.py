@@ -92,6 +92,8 @@ class TokenKeeper:
         )
         self.fetched = 0
         """Tokens this keeper fetched with the secret (refreshes not counted)."""
+        self.shared: str | None = None
+        """What became of the last token kept: "shared", or why it could not be (an exception's name)."""
         self.replaced = 0
         """Refused tokens renewed by a fetch because no newer one was shared: someone outside the deployment's
         store (another client of the app id) replaced ours."""
@@ -244,7 +246,9 @@ class TokenKeeper:
         self._mask(token.access_token, token.refresh_token)
         try:
             self.store.put(self.key, token)
+            self.shared = "shared"
         except Exception as error:
+            self.shared = type(error).__name__
             _log.warning(
                 "cannot share the new Lingxing token (%s): other processes will fetch their own",
                 type(error).__name__,

@@ -22,7 +22,11 @@ def main(dag_file: str, variable: str) -> None:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        returned = session.query(XComModel.value).filter(XComModel.task_id == "results").scalar()
+        returned = (
+            session.query(XComModel.value)
+            .filter(XComModel.task_id == "results", XComModel.run_id == run.run_id)
+            .scalar()
+        )
     print(
         json.dumps(
             {
