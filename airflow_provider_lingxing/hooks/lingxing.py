@@ -42,7 +42,7 @@ from airflow_provider_lingxing.transport import Transport
 
 class LingxingHook(BaseHook):
     """Talks to the Lingxing OpenAPI with a `lingxing` connection: host = Base URL, login = App ID,
-    password = App Secret; extras `timeout` (s), `max_retries`, `verify`, `redis_conn_id`.
+    password = App Secret; extras `timeout` (s), `max_retries`, `verify`, `ca_bundle`, `redis_conn_id`.
 
     `max_in_flight` caps the requests one batched call sends at once (default: the endpoint's capacity); the
     operators and the sensor pass their pool slots (`hooks.pool_slots_limit`). Tokens are shared per app id through
