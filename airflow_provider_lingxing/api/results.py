@@ -47,6 +47,8 @@ SHIP_TIME_BEFORE = 4102444800
 SUCCESS = "Success"
 ERROR = "Error"
 WARNING = "Warning"
+UNREPORTED = "Unreported"
+"""A submitted message Lingxing did not report on, where processing_summary does not count it successful."""
 SEVERITY = {ERROR.casefold(): 0, WARNING.casefold(): 1}
 """Several results for one message are merged into one row under the most severe result_code."""
 TASK_ROW_MESSAGE_ID = ""
@@ -118,6 +120,26 @@ def _merged(entries: list[Mapping[str, Any]]) -> dict[str, str | None]:
     }
 
 
+def _unreported_code(
+    successful: int | None, reported: Mapping[str, Mapping[str, Any]], silent: list[str], where: str, notes: list[str]
+) -> str | None:
+    """Success for the messages Lingxing did not report only when processing_summary agrees: its successful
+    count, less the reported messages that succeeded (warnings), covers them. Otherwise Unreported, noted."""
+    if not silent:
+        return None
+    reported_ok = sum((m["result_code"] or "").casefold() != ERROR.casefold() for m in reported.values())
+    if successful is not None and successful - reported_ok >= len(silent):
+        return SUCCESS
+    shown = ", ".join(silent[:5]) + (f" … ({len(silent)} in all)" if len(silent) > 5 else "")
+    counted = "gives no successful count" if successful is None else f"counts {successful} successful"
+    notes.append(
+        f"{where}: {len(silent)} submitted message(s) Lingxing did not report on ({shown}) are loaded as "
+        f"{UNREPORTED}, not {SUCCESS}: processing_summary {counted}, {reported_ok} of them reported; check these "
+        "orders in Seller Central"
+    )
+    return UNREPORTED
+
+
 def task_rows(
     seller_id: str,
     result: Mapping[str, Any],
@@ -140,10 +162,12 @@ def task_rows(
     if not isinstance(summary, Mapping):
         notes.append(f"{where} processing_summary {summary!r} is not an object: counts loaded as NULL")
         summary = {}
+    ship_time = _ship_time(result.get("ship_time"), f"{where} ship_time", notes)
+    counts = {field: _count(summary.get(field), f"{where} {field}", notes) for field in COUNT_FIELDS}
     task_fields = {
         "status_code": _text(result.get("status_code")),
-        "ship_time": _ship_time(result.get("ship_time"), f"{where} ship_time", notes),
-        **{field: _count(summary.get(field), f"{where} {field}", notes) for field in COUNT_FIELDS},
+        "ship_time": ship_time,
+        **counts,
         "failure": _text(result.get("failure")),
         "fetched_at": fetched_at,
     }
@@ -162,9 +186,11 @@ def task_rows(
             completed = False
             continue
         reported.setdefault(message_id, []).append(entry)
-    unreported = {"result_code": SUCCESS if completed else None, "result_message_code": None}
-    outcomes = {normalize_id(mid): {**unreported, "result_description": None} for mid in message_ids}
-    outcomes.update({mid: _merged(entries) for mid, entries in reported.items()})
+    merged = {mid: _merged(entries) for mid, entries in reported.items()}
+    silent = [mid for mid in dict.fromkeys(map(normalize_id, message_ids)) if mid not in merged]
+    code = _unreported_code(counts["messages_successful"], merged, silent, where, notes) if completed else None
+    outcomes = {mid: {"result_code": code, "result_message_code": None, "result_description": None} for mid in silent}
+    outcomes.update(merged)
     if not outcomes:
         outcomes[TASK_ROW_MESSAGE_ID] = {"result_code": None, "result_message_code": None, "result_description": None}
     return [

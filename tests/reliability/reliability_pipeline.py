@@ -323,8 +323,9 @@ class Pipeline:
     # submit
 
     def submit(self) -> list[dict[str, Any]]:
-        """Run the submit task; after an uncertain stop, clear it, read its instructions, resolve as they say
-        (look in Lingxing for a task holding the orders, edit the progress Variable) and clear it again.
+        """Run the submit task; after an uncertain stop, clear it once (it sends nothing it may have sent), then do
+        what its message says (look in Lingxing for a task holding the uncertain orders, edit the record
+        Variable) and clear it again.
 
         The operators read their Variables from `self.variables` (a store `airflow.sdk.Variable` serves).
         """
@@ -350,28 +351,30 @@ class Pipeline:
     def _created_tasks(self) -> list[dict[str, Any]]:
         return self.sim.stats()["submissions"].get(SELLER_ID, [])
 
+    def _record(self) -> tuple[str, dict[str, Any]]:
+        (key,) = (key for key in self.variables.values if key.startswith("lingxing_submit_progress."))
+        return key, json.loads(self.variables.values[key])
+
     def _resolve(self, message: str) -> Stop:
-        (key,) = self.variables.values
-        record = json.loads(self.variables.values[key])
-        submitted_before = [s["task_id"] for s in record["submitted"]]
-        created = len(self._created_tasks())
+        _, record = self._record()
+        created_before = [t["task_id"] for t in record["accepted"]]
         try:
             self._execute("submit", self._submit_try)
+            resume_message = "success"
         except AirflowFailException as error:
             resume_message = str(error)
-        else:
-            raise AssertionError("a cleared submit task sent the chunk whose fate was unknown")
-        assert len(self._created_tasks()) == created, "the cleared try sent something"
+        assert self.sim.stats()["duplicate_order_ids"] == {}, "a cleared submit task sent an order again"
         deadline = time.monotonic() + 30
         while self.sim.stats()["in_flight"] and time.monotonic() < deadline:
             time.sleep(0.05)  # a slow answer's request may still be at work in Lingxing
-        in_flight = record["in_flight"]["message_ids"]
-        found = next((s["task_id"] for s in self._created_tasks() if s["order_ids"] == in_flight), None)
-        if found is not None:
-            record["submitted"].append({"task_id": found, "message_ids": in_flight})
-        record["in_flight"] = None
+        key, record = self._record()
+        uncertain = set(record["uncertain"])
+        found = [s for s in self._created_tasks() if s["order_ids"] and set(s["order_ids"]) <= uncertain]
+        for task in found:
+            record["accepted"].append({"task_id": task["task_id"], "message_ids": task["order_ids"]})
+        record["uncertain"] = []  # each either found in Lingxing, or released to be sent
         self.variables.values[key] = json.dumps(record)
-        return Stop(message, resume_message, submitted_before, found)
+        return Stop(message, resume_message, created_before, ",".join(t["task_id"] for t in found) or None)
 
     # wait
 

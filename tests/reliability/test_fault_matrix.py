@@ -10,7 +10,7 @@ The retry budget: each call's own retries (the connection's max_retries, 5), the
 Faults that leave a submission's fate unknown (HTTP 5xx, non-JSON, a dropped connection, a timeout) may hit
 submitFulfillment: the submit operator then stops without re-sending, as designed. The row resolves each stop
 the way its messages say (clear the task, look in Lingxing for a task holding those orders, edit the
-progress Variable, clear again) and counts it under `stops`; the pipeline must still end with every row once.
+record Variable, clear again) and counts it under `stops`; the pipeline must still end with every row once.
 """
 
 from __future__ import annotations
@@ -120,8 +120,8 @@ def run_row(fault: Fault, mode: str, table, monkeypatch: pytest.MonkeyPatch) -> 
         assert max(pipeline.retried.values(), default=0) <= TASK_RETRIES  # else the failure was raised
         for stop in pipeline.stops:
             assert named_as_created(stop.message) == stop.created_before
-            assert "Not retried: check in Lingxing whether a task holds these orders" in stop.message
-            assert 'either way set "in_flight" to null' in stop.resume_message
+            assert "Never sent again on its own: check Seller Central" in stop.message
+            assert "remove the order ids" in stop.message and "from 'uncertain', then clear this task" in stop.message
         if not fault.ambiguous_settings:
             assert not pipeline.stops, "a fault that proves nothing was processed stopped a submission"
 

@@ -1,22 +1,23 @@
 """Real DAG runs of the operators against the simulator (driven by tests/integration/operators/test_operators_dag.py).
 
 - operators_mark_shipped_retry: try 1 of `submit` is refused on its 2nd chunk (rate limit), Airflow retries, try 2
-  resumes after the accepted chunk; `load` upserts every message into the SQLite warehouse.
-- operators_mark_shipped_uncertain: the simulator drops the answer to the 2nd chunk (the task is created, the
-  answer lost): `submit` fails at once despite retries=2, and its progress Variable keeps the chunk in flight.
+  sends that chunk only and returns every task; `load` upserts every message into the SQLite warehouse.
+- operators_mark_shipped_uncertain: the answer to the 2nd chunk is lost after the simulator created its task:
+  `submit` fails at once despite retries=2, and its record Variable keeps the chunk's orders uncertain.
+- operators_mark_shipped_rerun: try 1 of `submit` succeeds, then the task fails (as if the worker died after
+  the work); try 2 returns the stored tasks and sends nothing.
+
+The chunks go at once (concurrently), so the faults pick their chunk by its first order (id 11), not by call order.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import urllib.request
 from datetime import timedelta
 
 import pendulum
 from airflow.sdk import DAG
 
-from airflow_provider_lingxing.exceptions import LingxingRateLimitError
+from airflow_provider_lingxing.exceptions import LingxingRateLimitError, LingxingSubmissionUncertainError
 from airflow_provider_lingxing.operators.fulfillment import FulfillmentResultOperator, LingxingSubmitFulfillmentOperator
 
 SELLER_ID = "A1SIMNA0000001"
@@ -34,16 +35,9 @@ def order(n: int) -> dict:
     }
 
 
-def simulator_config(**settings) -> None:
-    base_url = json.loads(os.environ["AIRFLOW_CONN_LINGXING_DEFAULT"])["host"]
-    request = urllib.request.Request(
-        f"{base_url}/__simulator__/config", data=json.dumps(settings).encode(), method="POST"
-    )
-    urllib.request.urlopen(request, timeout=10).close()
-
-
 class SubmitWithFaultOnFirstTry(LingxingSubmitFulfillmentOperator):
-    """On try 1, `fault(n)` runs before the n-th submission."""
+    """On try 1, the chunk of order 11 is refused ("refuse") or its answer lost ("drop"), or the task fails
+    after submitting everything ("die")."""
 
     def __init__(self, *, fault: str, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -52,23 +46,25 @@ class SubmitWithFaultOnFirstTry(LingxingSubmitFulfillmentOperator):
     def execute(self, context):
         if context["ti"].try_number == 1:
             real = self.hook.submit_fulfillment
-            calls = []
 
-            def submit_fulfillment(*args):
-                calls.append(1)
-                if len(calls) == 2 and self.fault == "refuse":
+            def submit_fulfillment(region, seller_id, marketplace_id, order_list):
+                if order_list[0]["id"] == 11 and self.fault == "refuse":
                     raise LingxingRateLimitError("requests too frequently", code="3001008")
-                if self.fault == "drop":
-                    simulator_config(drop_probability=1.0 if len(calls) == 2 else 0.0)
-                return real(*args)
+                answer = real(region, seller_id, marketplace_id, order_list)
+                if order_list[0]["id"] == 11 and self.fault == "drop":
+                    raise LingxingSubmissionUncertainError("the connection closed before the answer")
+                return answer
 
             self.hook.submit_fulfillment = submit_fulfillment
+            if self.fault == "die":
+                super().execute(context)
+                raise RuntimeError("the worker died after submitting")
         return super().execute(context)
 
 
-for fault, retries in (("refuse", 1), ("drop", 2)):
+for fault, retries, name in (("refuse", 1, "retry"), ("drop", 2, "uncertain"), ("die", 1, "rerun")):
     with DAG(
-        f"operators_mark_shipped_{'retry' if fault == 'refuse' else 'uncertain'}",
+        f"operators_mark_shipped_{name}",
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         schedule=None,
         catchup=False,

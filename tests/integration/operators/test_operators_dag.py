@@ -1,7 +1,7 @@
 """The operators in real DAG runs (dag.test() on a migrated SQLite metadata DB), against the simulator.
 
-What only a real run shows: Airflow clears a task's XCom when it retries, so the submit operator's progress
-must live elsewhere (a Variable), and a retry must resume after the chunks already accepted.
+What only a real run shows: Airflow clears a task's XCom when it retries, so the submit operator's record must
+live elsewhere (a Variable, kept after success), and a retry must send only what was not sent.
 """
 
 from __future__ import annotations
@@ -43,24 +43,30 @@ def variable_value(airflow_home, key: str) -> str:
     return Fernet(config["core"]["fernet_key"].encode()).decrypt(value.encode()).decode()
 
 
+@pytest.fixture(autouse=True)
+def fresh_token_store(airflow_home):
+    """Each test has a simulator of its own: a token the last one issued, left in the shared home, is refused."""
+    with sqlite3.connect(airflow_home.path / "airflow.db") as db:
+        db.execute("DELETE FROM variable WHERE key LIKE 'lingxing_token__%'")
+
+
 def test_a_retried_submission_resumes_and_every_message_is_loaded(airflow_home, lingxing_connection, sqlite_warehouse):
     airflow_home.copy_dag(DAG_FILE)
     run = airflow_home.run_dag(DAG_FILE.stem, "operators_mark_shipped_retry", conf={"table": sqlite_warehouse.table})
     assert run.state == "success", run.output[-4000:]
     assert run.tasks["submit"] == {"state": "success", "try_number": 2}
-    assert "Resuming: an earlier try already submitted 1 of 3 chunk(s)" in run.output
+    assert "Returned 2 task(s) this task instance created in an earlier try" in run.output
     submissions = run.xcom["submit"]["return_value"]
-    assert [len(s["message_ids"]) for s in submissions] == [10, 10, 5]
+    assert sorted(len(s["message_ids"]) for s in submissions) == [5, 10, 10]
 
     stats = lingxing_connection.stats()
-    assert [s["task_id"] for s in stats["submissions"][SELLER_ID]] == [s["task_id"] for s in submissions]
+    assert sorted(s["task_id"] for s in stats["submissions"][SELLER_ID]) == sorted(s["task_id"] for s in submissions)
     assert stats["duplicate_order_ids"] == {}
     assert run.xcom["load"]["return_value"] == {"tasks": 3, "rows": 25, "errors": 2, "warnings": 0}
     rows = sqlite_warehouse.rows()
     assert sorted(int(r[2]) for r in rows) == list(range(1, 26))
-    assert progress_key("operators_mark_shipped_retry", run.run_id) not in variable_keys(airflow_home), (
-        "deleted once submit succeeded"
-    )
+    record = json.loads(variable_value(airflow_home, progress_key("operators_mark_shipped_retry", run.run_id)))
+    assert sorted(t["task_id"] for t in record["accepted"]) == sorted(s["task_id"] for s in submissions), "kept"
 
 
 def test_a_submission_whose_answer_is_lost_fails_without_retry(airflow_home, lingxing_connection, sqlite_warehouse):
@@ -72,9 +78,22 @@ def test_a_submission_whose_answer_is_lost_fails_without_retry(airflow_home, lin
     assert run.tasks["submit"] == {"state": "failed", "try_number": 1}, "retries=2, yet not retried"
     assert run.tasks["load"]["state"] == "upstream_failed"
     created = lingxing_connection.stats()["submissions"][SELLER_ID]
-    assert len(created) == 2, "the chunk whose answer was lost was created"
+    assert len(created) == 3, "the chunk whose answer was lost was created"
     assert "may have reached Lingxing" in run.output
-    assert f"do not submit these orders again: task {created[0]['task_id']}" in run.output
     record = json.loads(variable_value(airflow_home, progress_key("operators_mark_shipped_uncertain", run.run_id)))
-    assert record["in_flight"]["chunk"] == 1, "the chunk whose answer was lost stays marked: no try re-sends it"
-    assert [s["task_id"] for s in record["submitted"]] == [created[0]["task_id"]]
+    assert record["uncertain"] == [str(n) for n in range(11, 21)], "no try or clear sends these again"
+    assert len(record["accepted"]) == 2
+
+
+def test_a_successful_submit_run_again_sends_nothing(airflow_home, lingxing_connection, sqlite_warehouse):
+    """The worker died after the submission (try 1 failed after its work): try 2 returns what try 1 stored."""
+    airflow_home.copy_dag(DAG_FILE)
+    run = airflow_home.run_dag(DAG_FILE.stem, "operators_mark_shipped_rerun", conf={"table": sqlite_warehouse.table})
+    assert run.state == "success", run.output[-4000:]
+    assert run.tasks["submit"] == {"state": "success", "try_number": 2}
+    stats = lingxing_connection.stats()
+    assert len(stats["submissions"][SELLER_ID]) == 3 and stats["duplicate_order_ids"] == {}
+    assert sorted(s["task_id"] for s in run.xcom["submit"]["return_value"]) == sorted(
+        s["task_id"] for s in stats["submissions"][SELLER_ID]
+    )
+    assert "Returned 3 task(s) this task instance created in an earlier try" in run.output

@@ -1,7 +1,7 @@
 """Both operators against the Lingxing simulator, loading into XCom, a SQLite file and PostgreSQL.
 
-The operators run in-process (execute with a task-instance stand-in); the submit operator's progress Variable
-is kept in a dict here. tests/integration/operators/test_operators_dag.py runs them in real DAG runs.
+The operators run in-process (execute with a task-instance stand-in); the submit operator's record Variable
+is kept in a dict here. test_operators_dag.py runs them in real DAG runs; the ledger: test_ledger_loop.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_lingxing.api.endpoints import SUBMIT_FULFILLMENT
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
-from airflow_provider_lingxing.operators import fulfillment
+from airflow_provider_lingxing.operators import submission_record
 from airflow_provider_lingxing.operators.fulfillment import FulfillmentResultOperator, LingxingSubmitFulfillmentOperator
 
 pytestmark = [pytest.mark.integration, pytest.mark.lingxing_simulator(latency=0.0, complete_after_polls=1)]
@@ -39,7 +39,7 @@ ORDERS = [order(n) for n in range(1, 26)]
 
 
 class TaskInstance:
-    dag_id, run_id, task_id, map_index = "mark_shipped", "manual__1", "submit", -1
+    dag_id, run_id, task_id, map_index, try_number = "mark_shipped", "manual__1", "submit", -1, 1
 
     def __init__(self) -> None:
         self.xcom: dict[str, Any] = {}
@@ -81,7 +81,7 @@ def connection(lingxing_simulator, monkeypatch):
         ),
     )
     monkeypatch.setattr(Variables, "store", {})
-    monkeypatch.setattr(fulfillment, "Variable", Variables)
+    monkeypatch.setattr(submission_record, "Variable", Variables)
     return sim
 
 
@@ -110,16 +110,16 @@ def submitted_ids(sim) -> list[str]:
 
 def test_submitted_orders_come_back_one_row_per_message_in_xcom(connection):
     submissions = submit()
-    assert [len(s["message_ids"]) for s in submissions] == [10, 10, 5]
+    assert sorted(len(s["message_ids"]) for s in submissions) == [5, 10, 10], "3 chunks, sent at once"
     assert connection.stats()["tasks"]["created"] == 3
     assert submitted_ids(connection) == [str(n) for n in range(1, 26)]
     rows = load(submissions)
-    assert [r["message_id"] for r in rows] == [str(n) for n in range(1, 26)]
+    assert sorted(int(r["message_id"]) for r in rows) == list(range(1, 26))
     codes = {r["message_id"]: r["result_code"] for r in rows}
     assert {m for m, c in codes.items() if c == "Error"} == {"3", "17"}
     assert {m for m, c in codes.items() if c == "Warning"} == {"5"}
     assert {c for m, c in codes.items() if m not in ("3", "17", "5")} == {"Success"}
-    first = rows[0]
+    first = next(r for r in rows if r["message_id"] == "1")
     assert first["status_code"] == "Complete" and first["messages_processed"] == 10
     assert first["messages_with_error"] == 1 and first["ship_time"].endswith("+00:00")
 
@@ -155,10 +155,11 @@ def test_message_errors_fail_the_task_after_loading(connection, sqlite_warehouse
 
 
 class HookWith(LingxingHook):
-    """The real hook; `before_submit(n)` runs before the n-th submission (1-based) to switch simulator faults."""
+    """The real hook, one request at a time; `before_submit(n)` runs before the n-th submission (1-based) to
+    switch simulator faults."""
 
     def __init__(self, before_submit) -> None:
-        super().__init__()
+        super().__init__(max_in_flight=1)
         self.before_submit = before_submit
         self.calls = 0
 
@@ -178,15 +179,17 @@ def test_a_submission_whose_answer_is_lost_is_never_sent_again(connection):
     with pytest.raises(AirflowFailException) as raised:
         submit(hook=HookWith(drop_second))
     text = str(raised.value)
-    assert "chunk 2 of 3" in text and "it may have reached Lingxing" in text
+    assert "chunk 2/3 (ids 11, 12, 13, 14, 15 … (10 in all)): uncertain" in text
+    assert "it may have reached Lingxing" in text
+    assert "chunk 3/3 (ids 21, 22, 23, 24, 25): not sent" in text, "no new chunk after a lost answer"
     created = sim.stats()["submissions"][SELLER_ID]
     assert len(created) == 2, "the dropped answer's task was created all the same"
     assert f"task {created[0]['task_id']} (ids 1, 2, 3, 4, 5 … (10 in all))" in text
 
     sim.config.drop_probability = 0.0
-    with pytest.raises(AirflowFailException, match="may or may not have reached Lingxing"):
-        submit()
-    assert len(sim.stats()["submissions"][SELLER_ID]) == 2
+    cleared = submit()
+    assert [s["message_ids"][0] for s in cleared] == ["1", "21"], "the uncertain chunk is not sent again"
+    assert len(sim.stats()["submissions"][SELLER_ID]) == 3
     assert sim.stats()["duplicate_order_ids"] == {}
 
 
@@ -200,12 +203,12 @@ def test_a_refused_submission_is_resumed_by_the_retry_without_duplicates(connect
     with pytest.raises(AirflowException) as raised:
         submit(hook=HookWith(limit_second))
     assert not isinstance(raised.value, AirflowFailException)
-    assert "A retry of this task resumes at chunk 2" in str(raised.value)
+    assert "chunk 2/3 (ids 11, 12, 13, 14, 15 … (10 in all)): not sent" in str(raised.value)
+    assert "a retry or the next run sends it" in str(raised.value)
     assert len(sim.stats()["submissions"][SELLER_ID]) == 1
 
     sim.config.limiter_103_probability = 0.0
     submissions = submit()
-    assert [len(s["message_ids"]) for s in submissions] == [10, 10, 5]
+    assert sorted(len(s["message_ids"]) for s in submissions) == [5, 10, 10]
     assert submitted_ids(sim) == [str(n) for n in range(1, 26)]
     assert sim.stats()["duplicate_order_ids"] == {}
-    assert Variables.store == {}

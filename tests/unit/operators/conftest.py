@@ -1,4 +1,4 @@
-"""What the operators read from Airflow and Lingxing, without a metadata DB or a network."""
+"""What the operators read from Airflow, without a metadata DB (Variables: the `variables` fixture of tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_lingxing.operators import fulfillment
-from tests.unit.operators.operator_fakes import FakeTaskInstance, FakeVariables
-
-
-@pytest.fixture
-def variables(monkeypatch) -> type[FakeVariables]:
-    monkeypatch.setattr(FakeVariables, "store", {})
-    monkeypatch.setattr(FakeVariables, "fail_set_after", None)
-    monkeypatch.setattr(FakeVariables, "sets", 0)
-    monkeypatch.setattr(fulfillment, "Variable", FakeVariables)
-    return FakeVariables
+from tests.support.task_instance import FakeTaskInstance
 
 
 @pytest.fixture

@@ -6,13 +6,14 @@ import re
 
 import pendulum
 import pytest
+from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_lingxing.api.results import COLUMNS
 from airflow_provider_lingxing.exceptions import LingxingInputError
-from airflow_provider_lingxing.operators import fulfillment
-from airflow_provider_lingxing.operators.fulfillment import MAX_XCOM_ROWS, FulfillmentResultOperator
-from tests.unit.operators.operator_fakes import FakeLingxingHook
+from airflow_provider_lingxing.operators.fulfillment import FulfillmentResultOperator
+from airflow_provider_lingxing.operators.results import MAX_XCOM_ROWS
+from tests.support.scripted_hook import FakeLingxingHook
 
 
 def complete(task_id: str, result: list | None = None, status: str = "Complete", failure: str | None = None) -> dict:
@@ -140,7 +141,6 @@ def test_without_errors_fail_on_message_errors_passes(context):
     [
         ({"seller_id": ""}, "^seller_id: must be the Amazon seller id as a string .*, got ''$"),
         ({"seller_id": 123}, "^seller_id: must be the Amazon seller id as a string .*, got 123$"),
-        ({"fulfillment_task_ids": []}, r"^fulfillment_task_ids: must be a non-empty list of task ids, got \[\]"),
         ({"fulfillment_task_ids": ["abc"]}, r"^fulfillment_task_ids\[0\]: must be a positive integer .*, got 'abc'$"),
         ({"fulfillment_task_ids": [b"1003101"]}, r"^fulfillment_task_ids\[0\]: .*, got b'1003101' \(bytes\)$"),
         ({"fulfillment_task_ids": ["١٢"]}, r"^fulfillment_task_ids\[0\]: .*, got '١٢'$"),
@@ -192,7 +192,7 @@ def test_an_unsupported_sql_connection_is_refused_before_any_call(context, monke
         def get_hook(self):
             return OracleLike()
 
-    monkeypatch.setattr(fulfillment.BaseHook, "get_connection", classmethod(lambda cls, conn_id: Connection()))
+    monkeypatch.setattr(BaseHook, "get_connection", classmethod(lambda cls, conn_id: Connection()))
     hook = FakeLingxingHook(results=[complete("1003101")])
     with pytest.raises(LingxingInputError, match="of type 'oracle', which the results table does not support"):
         operator([1003101], hook, sql_conn_id="warehouse").execute(context)
@@ -204,7 +204,7 @@ def test_a_connection_that_is_not_sql_is_refused(context, monkeypatch):
         def get_hook(self):
             return FakeLingxingHook()
 
-    monkeypatch.setattr(fulfillment.BaseHook, "get_connection", classmethod(lambda cls, conn_id: Connection()))
+    monkeypatch.setattr(BaseHook, "get_connection", classmethod(lambda cls, conn_id: Connection()))
     with pytest.raises(LingxingInputError, match=re.escape("not a SQL (DbApiHook) connection")):
         operator([1003101], FakeLingxingHook(), sql_conn_id="lingxing_default").execute(context)
 
@@ -220,3 +220,46 @@ def test_custom_statuses_decide_what_is_loaded(context):
     hook = FakeLingxingHook(results=[complete("1003101", status="Done"), complete("1003102")])
     rows = operator([1003101, 1003102], hook, success_statuses=["done"]).execute(context)
     assert [r["task_id"] for r in rows] == ["1003101"]
+
+
+@pytest.mark.parametrize("task_ids", [[], "[]", [[]]])
+def test_nothing_to_load_succeeds_at_once(context, task_ids):
+    """A submit task with nothing to send returns []: nothing is fetched, nothing is loaded."""
+    hook = FakeLingxingHook()
+    assert operator(task_ids, hook).execute(context) == []
+    assert hook.result_calls == []
+
+
+def test_unreported_messages_are_success_only_when_the_summary_counts_them(context, captured_log):
+    """Lingxing lists only the messages Amazon reported on. A silent one is Success when processing_summary says
+    enough succeeded; otherwise it is Unreported, with a warning, never a silent Success."""
+    agreeing = complete("1003101", [ERROR_2])  # 3 processed, 2 successful: messages 1 and 3 succeeded
+    short = complete("1003102")
+    short["processing_summary"]["messages_successful"] = "1"  # 3 submitted, Amazon counts 1 success
+    missing = complete("1003103")
+    missing["processing_summary"]["messages_successful"] = ""
+    hook = FakeLingxingHook(results=[agreeing, short, missing])
+    submitted = [
+        {"task_id": "1003101", "message_ids": ["1", "2", "3"]},
+        {"task_id": "1003102", "message_ids": ["4", "5", "6"]},
+        {"task_id": "1003103", "message_ids": ["7"]},
+    ]
+    op = operator(submitted, hook)
+    log = captured_log(op)
+    rows = op.execute(context)
+    codes = {r["message_id"]: r["result_code"] for r in rows}
+    assert codes == {
+        "1": "Success",
+        "2": "Error",
+        "3": "Success",
+        "4": "Unreported",
+        "5": "Unreported",
+        "6": "Unreported",
+        "7": "Unreported",
+    }
+    warnings = [r.getMessage() for r in log.records if r.levelname == "WARNING"]
+    assert any("task 1003102: 3 submitted message(s) Lingxing did not report on (4, 5, 6)" in w for w in warnings)
+    assert any(
+        "task 1003103: 1 submitted message(s)" in w and "processing_summary gives no successful count" in w
+        for w in warnings
+    )

@@ -223,7 +223,6 @@ def test_reschedule_mode_frees_the_slot_and_repolls_all_ids_in_the_next_process(
 @pytest.mark.parametrize(
     ("kwargs", "culprit"),
     [
-        ({"task_ids": []}, "fulfillment_task_ids: must be a non-empty list of task ids, got []"),
         ({"task_ids": ["1003083", "12a"]}, f"fulfillment_task_ids[1]: {ID_RULE}, got '12a'"),
         ({"task_ids": [0]}, f"fulfillment_task_ids[0]: {ID_RULE}, got 0"),
         ({"task_ids": None}, "fulfillment_task_ids: must be a task id, the submit operator's XCom"),
@@ -248,6 +247,15 @@ def test_bad_input_fails_before_any_call_and_is_not_retried(context, kwargs, cul
         sensor.execute(context)
     assert culprit in str(info.value)
     assert isinstance(info.value, AirflowFailException)
+
+
+@pytest.mark.parametrize("task_ids", [[], "[]"])
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_nothing_to_wait_for_succeeds_at_once(context, task_ids, deferrable):
+    """A submit task with nothing to send returns []: the sensor succeeds without a call."""
+    sensor = make_sensor(None, task_ids=task_ids, deferrable=deferrable)
+    sensor.hook = NoCalls()
+    assert sensor.execute(context) == []
 
 
 @pytest.mark.parametrize(

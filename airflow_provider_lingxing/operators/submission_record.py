@@ -1,0 +1,116 @@
+"""Without a SQL ledger: what one submit task instance sent, kept in an Airflow Variable across its tries and clears.
+
+XCom cannot carry it: Airflow clears a task instance's XCom when a new try starts. The record survives the
+task's success, so a retry or a clear of a successful submit returns the tasks it created instead of sending
+them again (delete the Variable to send on purpose). It follows the ledger's states for this one task
+instance: an order is `sending` while its request may be on the wire, then accepted (with its task id), refused
+(with its content's fingerprint: sent again once changed) or uncertain (never sent again on its own).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from airflow.sdk import Variable
+
+from airflow_provider_lingxing.api.signing import compact_json
+from airflow_provider_lingxing.warehouse.ledger import Claim, OpenTasks
+
+RECORD_PREFIX = "lingxing_submit_progress."
+ALREADY_SENT = "already sent by this task instance (its task is returned)"
+UNCERTAIN = "uncertain (may have reached Lingxing)"
+REFUSED_UNCHANGED = "refused earlier and unchanged (fix the order and it is sent again)"
+
+
+class SubmissionRecord:
+    """The Variable `lingxing_submit_progress.<hash of dag, run, task, map index>` of one task instance."""
+
+    def __init__(self, ti: Any) -> None:
+        identity = {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id, "map_index": ti.map_index}
+        self.identity = identity
+        self.key = RECORD_PREFIX + hashlib.sha256(compact_json(identity).encode()).hexdigest()[:24]
+        self.description = (
+            f"Mark-shipped orders submitted by {ti.dag_id}.{ti.task_id} (map_index {ti.map_index}) in run "
+            f"{ti.run_id}: a retry or clear returns these tasks instead of sending again"
+        )
+        self.state: dict[str, Any] = {}
+        self.fingerprints: dict[str, str] = {}
+
+    def load(self) -> dict[str, Any]:
+        stored = Variable.get(self.key, default=None, deserialize_json=True) or {}
+        state = {"accepted": [], "sending": [], "uncertain": [], "refused": {}, **stored}
+        for old in state.pop("submitted", None) or ():  # a record written before the ledger existed
+            state["accepted"].append(old)
+        if in_flight := state.pop("in_flight", None):
+            state["uncertain"] += list(in_flight.get("message_ids") or ())
+        state.pop("fingerprint", None)
+        return state
+
+    def save(self) -> None:
+        Variable.set(self.key, {**self.identity, **self.state}, description=self.description, serialize_json=True)
+
+    def claim(self, fingerprints: Mapping[str, str]) -> Claim:
+        self.fingerprints = dict(fingerprints)
+        self.state = state = self.load()
+        claim = Claim()
+        if state["sending"]:
+            claim.uncertain_now = list(state["sending"])
+            state["uncertain"] += state["sending"]
+            state["sending"] = []
+            self.save()
+        accepted = {i for task in state["accepted"] for i in task["message_ids"]}
+        uncertain = set(state["uncertain"])
+        for order_id, fingerprint in fingerprints.items():
+            if order_id in accepted:
+                claim.skipped[ALREADY_SENT].append(order_id)
+            elif order_id in uncertain:
+                claim.skipped[UNCERTAIN].append(order_id)
+            elif state["refused"].get(order_id) == fingerprint:
+                claim.skipped[REFUSED_UNCHANGED].append(order_id)
+            else:
+                claim.mine.append(order_id)
+        return claim
+
+    def _settle(self, ids: Sequence[str]) -> None:
+        gone = set(ids)
+        self.state["sending"] = [i for i in self.state["sending"] if i not in gone]
+
+    def sending(self, ids: Sequence[str]) -> list[str]:
+        self.state["sending"] = [*self.state["sending"], *ids]
+        self.save()
+        return list(ids)
+
+    def accepted(self, ids: Sequence[str], task_id: str) -> None:
+        self._settle(ids)
+        self.state["accepted"].append({"task_id": task_id, "message_ids": list(ids)})
+        for order_id in ids:
+            self.state["refused"].pop(order_id, None)
+        self.save()
+
+    def refused(self, ids: Sequence[str], message: str) -> None:
+        self._settle(ids)
+        self.state["refused"].update({i: self.fingerprints.get(i, "") for i in ids})
+        self.save()
+
+    def uncertain(self, ids: Sequence[str], message: str) -> None:
+        self._settle(ids)
+        self.state["uncertain"] += list(ids)
+        self.save()
+
+    def release(self, ids: Sequence[str]) -> None:
+        if set(ids) & set(self.state["sending"]):
+            self._settle(ids)
+            self.save()
+
+    def open_tasks(self) -> OpenTasks:
+        tasks = [dict(task) for task in self.state["accepted"]]
+        return OpenTasks(tasks, [], own=[task["task_id"] for task in tasks])
+
+    def uncertain_orders(self, shown: int = 5) -> tuple[int, list[str]]:
+        return len(self.state["uncertain"]), self.state["uncertain"][:shown]
+
+    def release_statement(self, state: str, ids: Sequence[str]) -> str:
+        where = "accepted" if state != "uncertain" else "uncertain"
+        return f"edit Variable {self.key}: remove the order ids {', '.join(ids)} from {where!r}, then clear this task"

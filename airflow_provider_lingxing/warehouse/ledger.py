@@ -1,0 +1,390 @@
+"""The submission ledger: one row per (seller_id, marketplace_id, order id) ever submitted, in the user's warehouse.
+
+An order is claimed (a committed row through the table's unique key) before it is sent, so that two runs, two
+mapped instances or two workers given the same order never both send it. Each chunk is marked `sending` before
+its request and `accepted`, `refused` or `uncertain` after it; the results operator marks it `complete`. Every
+transition after the claim is a compare-and-set on this execution's claim id: a claim taken over by another
+run (after `claim_timeout`) is not sent. States and how to release an uncertain order: docs/ledger.md.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow_provider_lingxing.warehouse.dialects import dialect_for, validate_table
+from airflow_provider_lingxing.warehouse.submissions import (
+    ACCEPTED,
+    CLAIMED,
+    COMPLETE,
+    ERROR_CODE,
+    LEDGER_TABLE,
+    MAX_TEXT,
+    REFUSED,
+    RESUBMIT_NEVER,
+    RESUBMIT_ON_ERROR,
+    SENDING,
+    UNCERTAIN,
+    TaskIdentity,
+    as_utc,
+    batches,
+    literal,
+    utc_now,
+)
+
+CLAIM_ATTEMPTS = 4
+"""A claim that deadlocks with a concurrent one (it sent nothing) is rolled back and tried again."""
+
+
+@dataclass
+class Claim:
+    """The outcome of claiming a list of orders."""
+
+    mine: list[str] = field(default_factory=list)
+    """Order ids claimed by this execution: to be sent."""
+    skipped: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    """Reason → order ids not claimed."""
+    uncertain_now: list[str] = field(default_factory=list)
+    """Orders found `sending` by a task that died (this task's earlier try, or any after claim_timeout): now
+    uncertain."""
+
+
+@dataclass
+class OpenTasks:
+    tasks: list[dict[str, Any]]
+    """`{"task_id", "message_ids"}` per accepted task whose results are not loaded (and this task's own)."""
+    stale: list[str]
+    """Accepted task ids older than max_task_age: not returned, reported."""
+    own: list[str] = field(default_factory=list)
+    """Task ids this task instance created (in any try)."""
+
+
+def by_number(digits: str) -> tuple[int, str]:
+    """Order digit strings as numbers."""
+    return (len(digits), digits)
+
+
+def _is_conflict(error: BaseException) -> bool:
+    """A deadlock, serialization failure or lock wait between concurrent claims (each driver says it its way)."""
+    code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    if code in ("40P01", "40001", "55P03"):
+        return True
+    args = getattr(error, "args", ())
+    if args and args[0] in (1213, 1205):
+        return True
+    return "database is locked" in str(error)
+
+
+class SubmissionLedger:
+    """The ledger rows of one (seller_id, marketplace_id), as one submit task execution sees and changes them."""
+
+    def __init__(
+        self,
+        hook: Any,
+        table: str,
+        *,
+        seller_id: str,
+        marketplace_id: str,
+        identity: TaskIdentity,
+        claim_timeout: timedelta,
+        max_task_age: timedelta,
+        resubmit: str = RESUBMIT_NEVER,
+        clock: Any = utc_now,
+    ) -> None:
+        self.hook = hook
+        self.dialect = dialect_for(hook, "the submission ledger")
+        self.table = validate_table(table, "ledger_table")
+        self.seller_id = seller_id
+        self.marketplace_id = marketplace_id
+        self.identity = identity
+        self.claim_timeout = claim_timeout
+        self.max_task_age = max_task_age
+        self.resubmit = resubmit
+        self.clock = clock
+        self.claim_id = uuid.uuid4().hex
+        self.conn: Any = None
+
+    # connection and statements
+
+    def open(self) -> SubmissionLedger:
+        """Connect and create the table if missing (race-free)."""
+        self.conn = self.hook.get_conn()
+        if getattr(self.conn, "autocommit", False) is True:
+            self.conn.autocommit = False
+        self.dialect.prepare_table(self.conn, self.table, LEDGER_TABLE)
+        return self
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def __enter__(self) -> SubmissionLedger:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self, *, write: bool = True) -> Iterator[Any]:
+        """One committed transaction (reads commit too: MySQL's snapshot would otherwise stay old)."""
+        with closing(self.conn.cursor()) as cursor:
+            try:
+                if write:
+                    self.dialect.begin(cursor)
+                yield cursor
+                self.conn.commit()
+            except BaseException:
+                self.conn.rollback()
+                raise
+
+    def _now(self) -> Any:
+        return self.dialect.timestamp(self.clock())
+
+    def _in(self, ids: Sequence[str]) -> str:
+        return f"order_id IN ({self.dialect.placeholders(len(ids))})"
+
+    @property
+    def _scope(self) -> str:
+        p = self.dialect.placeholder
+        return f"seller_id = {p} AND marketplace_id = {p}"
+
+    @property
+    def _scope_values(self) -> list[Any]:
+        return [self.seller_id, self.marketplace_id]
+
+    @property
+    def _own(self) -> str:
+        p = self.dialect.placeholder
+        return f"run_id = {p} AND dag_id = {p} AND airflow_task_id = {p} AND map_index = {p}"
+
+    @property
+    def _own_values(self) -> list[Any]:
+        i = self.identity
+        return [i.run_id, i.dag_id, i.task_id, i.map_index]
+
+    def _select(self, cursor: Any, sql: str, values: Sequence[Any]) -> list[dict[str, Any]]:
+        cursor.execute(sql, list(values))
+        names = [d[0].lower() for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    # claim
+
+    def claim(self, fingerprints: Mapping[str, str]) -> Claim:
+        """Claim every order (order id → fingerprint of its content as sent) that no run has sent or holds.
+
+        One committed transaction; retried when it deadlocks with a concurrent claim.
+        """
+        for attempt in range(1, CLAIM_ATTEMPTS + 1):
+            try:
+                return self._claim(fingerprints)
+            except Exception as error:
+                if attempt == CLAIM_ATTEMPTS or not _is_conflict(error):
+                    raise
+                time.sleep(random.uniform(0.05, 0.2) * attempt)
+        raise AssertionError("unreachable")
+
+    def _claim(self, fingerprints: Mapping[str, str]) -> Claim:
+        claim = Claim()
+        now = self.clock()
+        with self._transaction() as cursor:
+            claim.uncertain_now = self._sweep(cursor, now)
+            existing: dict[str, dict[str, Any]] = {}
+            ids = list(fingerprints)
+            for batch in batches(ids):
+                sql = f"SELECT * FROM {self.table} WHERE {self._scope} AND {self._in(batch)}"
+                rows = self._select(cursor, sql, [*self._scope_values, *batch])
+                existing.update((row["order_id"], row) for row in rows)
+            takeovers: dict[str, list[str]] = defaultdict(list)
+            new: list[str] = []
+            for order_id in ids:
+                row = existing.get(order_id)
+                reason = None if row is None else self._refusal(row, fingerprints[order_id], now)
+                if row is None:
+                    new.append(order_id)
+                elif reason is None:
+                    takeovers[row["claim_id"]].append(order_id)
+                    new.append(order_id)
+                else:
+                    claim.skipped[reason].append(order_id)
+            for old_claim, taken in takeovers.items():
+                for batch in batches(taken):
+                    cursor.execute(
+                        f"DELETE FROM {self.table} WHERE {self._scope} AND claim_id = {self.dialect.placeholder} "
+                        f"AND {self._in(batch)}",
+                        [*self._scope_values, old_claim, *batch],
+                    )
+            self._insert(cursor, new, fingerprints, self.dialect.timestamp(now))
+            for batch in batches(new):
+                sql = (
+                    f"SELECT order_id FROM {self.table} WHERE {self._scope} AND claim_id = {self.dialect.placeholder} "
+                    f"AND {self._in(batch)}"
+                )
+                cursor.execute(sql, [*self._scope_values, self.claim_id, *batch])
+                claim.mine += [order_id for (order_id,) in cursor.fetchall()]
+        order = {order_id: i for i, order_id in enumerate(ids)}
+        claim.mine.sort(key=order.__getitem__)
+        lost = set(new) - set(claim.mine)
+        if lost:
+            claim.skipped["claimed by another run at the same time"] += [i for i in ids if i in lost]
+        return claim
+
+    def _refusal(self, row: Mapping[str, Any], fingerprint: str, now: datetime) -> str | None:
+        """Why an order already in the ledger may not be claimed now (None: it may be taken over)."""
+        state = row["state"]
+        changed = row["fingerprint"] != fingerprint
+        if state == CLAIMED:
+            if self.identity.owns(row) or as_utc(row["claimed_at"]) < now - self.claim_timeout:
+                return None
+            return "claimed by another run (taken over after claim_timeout if it died)"
+        if state == REFUSED:
+            return None if changed else "refused earlier and unchanged (fix the order and it is sent again)"
+        if state == COMPLETE and self.resubmit == RESUBMIT_ON_ERROR and row["result_code"] == ERROR_CODE:
+            return None if changed else "outcome Error and unchanged (resubmit='on_error' sends it once changed)"
+        if state == UNCERTAIN:
+            return "uncertain (may have reached Lingxing; see the release statement in docs/ledger.md)"
+        if state == SENDING:
+            return "being sent by another run"
+        return "already sent"
+
+    def _insert(self, cursor: Any, ids: Sequence[str], fingerprints: Mapping[str, str], now: Any) -> None:
+        """Insert a `claimed` row per id, leaving an id whose key another run holds alone."""
+        i = self.identity
+        fixed = {
+            "seller_id": self.seller_id,
+            "marketplace_id": self.marketplace_id,
+            "state": CLAIMED,
+            **dict.fromkeys(("task_id", "refusal", "result_code", "result_description")),
+            **{"dag_id": i.dag_id, "run_id": i.run_id, "airflow_task_id": i.task_id, "map_index": i.map_index},
+            **{"try_number": i.try_number, "claim_id": self.claim_id, "claimed_at": now, "updated_at": now},
+        }
+        columns = LEDGER_TABLE.names
+        for batch in batches(ids):
+            rows = [{**fixed, "order_id": order_id, "fingerprint": fingerprints[order_id]} for order_id in batch]
+            sql = self.dialect.insert_absent(self.table, columns, LEDGER_TABLE.primary_key, len(batch))
+            cursor.execute(sql, [row[c] for row in rows for c in columns])
+
+    def _sweep(self, cursor: Any, now: datetime) -> list[str]:
+        """`sending` rows left by this task's earlier try, or by anyone longer than claim_timeout ago: their
+        request may have reached Lingxing, so they become uncertain (never sent again on their own)."""
+        p = self.dialect.placeholder
+        where = f"{self._scope} AND state = '{SENDING}' AND (({self._own}) OR updated_at < {p})"
+        values = [*self._scope_values, *self._own_values, self.dialect.timestamp(now - self.claim_timeout)]
+        cursor.execute(f"SELECT order_id FROM {self.table} WHERE {where}", values)
+        found = [order_id for (order_id,) in cursor.fetchall()]
+        if found:
+            note = "the task sending it ended before Lingxing's answer was recorded"
+            cursor.execute(
+                f"UPDATE {self.table} SET state = '{UNCERTAIN}', refusal = {p}, updated_at = {p} WHERE {where}",
+                [note, self.dialect.timestamp(now), *values],
+            )
+        return found
+
+    # transitions of one chunk, each committed
+
+    def _move(self, ids: Sequence[str], to: str, source: str, **changes: Any) -> int:
+        p = self.dialect.placeholder
+        assignments = ", ".join([f"state = '{to}'", f"updated_at = {p}", *(f"{c} = {p}" for c in changes)])
+        with self._transaction() as cursor:
+            cursor.execute(
+                f"UPDATE {self.table} SET {assignments} WHERE {self._scope} AND claim_id = {p} "
+                f"AND state = '{source}' AND {self._in(ids)}",
+                [self._now(), *changes.values(), *self._scope_values, self.claim_id, *ids],
+            )
+            return int(cursor.rowcount)
+
+    def sending(self, ids: Sequence[str]) -> list[str]:
+        """Mark a chunk `sending` before its request; returns the ids still ours (all, unless taken over)."""
+        if self._move(ids, SENDING, CLAIMED, try_number=self.identity.try_number) == len(ids):
+            return list(ids)
+        p = self.dialect.placeholder
+        with self._transaction(write=False) as cursor:
+            cursor.execute(
+                f"SELECT order_id FROM {self.table} WHERE {self._scope} AND claim_id = {p} AND state = '{SENDING}' "
+                f"AND {self._in(ids)}",
+                [*self._scope_values, self.claim_id, *ids],
+            )
+            ours = {order_id for (order_id,) in cursor.fetchall()}
+        return [order_id for order_id in ids if order_id in ours]
+
+    def accepted(self, ids: Sequence[str], task_id: str) -> None:
+        self._move(ids, ACCEPTED, SENDING, task_id=task_id)
+
+    def refused(self, ids: Sequence[str], message: str) -> None:
+        self._move(ids, REFUSED, SENDING, refusal=message[:MAX_TEXT])
+
+    def uncertain(self, ids: Sequence[str], message: str) -> None:
+        self._move(ids, UNCERTAIN, SENDING, refusal=message[:MAX_TEXT])
+
+    def release(self, ids: Sequence[str]) -> None:
+        """Forget claims that were not sent (or definitely refused for a passing reason): any run may take them."""
+        p = self.dialect.placeholder
+        with self._transaction() as cursor:
+            for batch in batches(ids):
+                cursor.execute(
+                    f"DELETE FROM {self.table} WHERE {self._scope} AND claim_id = {p} "
+                    f"AND state IN ('{CLAIMED}', '{SENDING}') AND {self._in(batch)}",
+                    [*self._scope_values, self.claim_id, *batch],
+                )
+
+    # reports
+
+    def open_tasks(self) -> OpenTasks:
+        """Accepted tasks of this seller and marketplace whose results are not loaded (up to max_task_age), and
+        every task this task instance created (a retry or clear returns them)."""
+        cutoff = self.clock() - self.max_task_age
+        with self._transaction(write=False) as cursor:
+            accepted = self._select(
+                cursor,
+                f"SELECT task_id, order_id, updated_at, run_id, dag_id, airflow_task_id, map_index FROM {self.table} "
+                f"WHERE state = '{ACCEPTED}' AND {self._scope}",
+                self._scope_values,
+            )
+            own_complete = self._select(
+                cursor,
+                f"SELECT task_id, order_id FROM {self.table} WHERE {self._own} AND {self._scope} "
+                f"AND state = '{COMPLETE}' AND task_id IS NOT NULL",
+                [*self._own_values, *self._scope_values],
+            )
+        messages: dict[str, list[str]] = defaultdict(list)
+        stale: set[str] = set()
+        own = {row["task_id"] for row in own_complete} | {row["task_id"] for row in accepted if self.identity.owns(row)}
+        for row in [*accepted, *own_complete]:
+            if row["task_id"] not in own and as_utc(row["updated_at"]) < cutoff:
+                stale.add(row["task_id"])
+            else:
+                messages[row["task_id"]].append(row["order_id"])
+        tasks = [
+            {"task_id": task_id, "message_ids": sorted(ids, key=by_number)}
+            for task_id, ids in sorted(messages.items(), key=lambda item: by_number(item[0]))
+        ]
+        return OpenTasks(tasks, sorted(stale, key=by_number), sorted(own, key=by_number))
+
+    def uncertain_orders(self, shown: int = 5) -> tuple[int, list[str]]:
+        """How many orders of this seller and marketplace are uncertain, and the first few ids."""
+        with self._transaction(write=False) as cursor:
+            where = f"state = '{UNCERTAIN}' AND {self._scope}"
+            cursor.execute(f"SELECT COUNT(*) FROM {self.table} WHERE {where}", self._scope_values)
+            (count,) = cursor.fetchone()
+            cursor.execute(
+                f"SELECT order_id FROM {self.table} WHERE {where} "
+                f"ORDER BY updated_at, LENGTH(order_id), order_id LIMIT {int(shown)}",
+                self._scope_values,
+            )
+            return int(count), [order_id for (order_id,) in cursor.fetchall()]
+
+    def release_statement(self, state: str, ids: Sequence[str]) -> str:
+        """The SQL a person runs to let `ids` be sent again: uncertain ones after checking Seller Central, or
+        accepted (and complete) ones to send them again on purpose."""
+        states = f"'{state}'" if state != ACCEPTED else f"'{ACCEPTED}', '{COMPLETE}'"
+        return (
+            f"DELETE FROM {self.table} WHERE state IN ({states}) AND seller_id = {literal(self.seller_id)} "
+            f"AND marketplace_id = {literal(self.marketplace_id)} AND order_id IN ({', '.join(map(literal, ids))})"
+        )
