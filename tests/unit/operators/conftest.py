@@ -1,4 +1,4 @@
-"""What the operators read from Airflow, without a metadata DB (Variables: the `variables` fixture of tests/conftest.py)."""
+"""The operators' task instance and log, without a metadata DB (Variables: the `variables` fixture, tests/conftest.py)."""
 
 from __future__ import annotations
 
