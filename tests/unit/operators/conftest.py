@@ -1,4 +1,4 @@
-"""The operators' task instance and log, without a metadata DB (Variables: the `variables` fixture, tests/conftest.py)."""
+"""The operators' task instance and log, without a metadata DB (Variables: tests/conftest.py's fixture)."""
 
 from __future__ import annotations
 
