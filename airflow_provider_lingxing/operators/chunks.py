@@ -10,7 +10,7 @@ refused credential, a rate limit that outlasted the retries), and the chunks not
 from __future__ import annotations
 
 import re
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -31,6 +31,9 @@ INVALID_PARAMETER = "102"
 """The refusal about the orders themselves: the chunk is `refused` (sent again once changed); other refusals
 (credentials, IP whitelist, grants, rate limits) are about the call, so its orders are released."""
 IDS_SHOWN = 5
+SEND_ATTEMPTS = 3
+"""A chunk refused for a passing reason (rate limit, a token rotated by another client) after the hook's own
+retries goes again in the same execution, up to this many times in all, one chunk at a time from then on."""
 
 
 class SubmissionBook(Protocol):
@@ -45,6 +48,7 @@ class SubmissionBook(Protocol):
     def refused(self, ids: Sequence[str], message: str) -> None: ...
     def uncertain(self, ids: Sequence[str], message: str) -> None: ...
     def release(self, ids: Sequence[str]) -> None: ...
+    def retry_later(self, ids: Sequence[str]) -> None: ...
 
 
 ORDER_INDEX = re.compile(r"orderList\[(\d+)\]", re.IGNORECASE)
@@ -128,6 +132,15 @@ def _record(book: SubmissionBook, outcome: ChunkOutcome) -> bool:
     return True
 
 
+def _again(book: SubmissionBook, outcome: ChunkOutcome) -> bool:
+    """Put a chunk refused for a passing reason back to `claimed`, to be sent again; False if that fails."""
+    try:
+        book.retry_later(outcome.order_ids)
+    except Exception:
+        return False
+    return True
+
+
 def send_chunks(
     hook: Any,
     book: SubmissionBook,
@@ -143,6 +156,7 @@ def send_chunks(
     outcomes: list[ChunkOutcome | None] = [None] * len(chunks)
     waiting = deque(range(len(chunks)))
     running: dict[Future[Any], ChunkOutcome] = {}
+    attempts: Counter[int] = Counter()
     stop: str | None = None
 
     def launch(pool: ThreadPoolExecutor, k: int) -> str | None:
@@ -179,6 +193,14 @@ def send_chunks(
                 outcome = running.pop(future)
                 outcome.state, outcome.task_id, outcome.detail, outcome.retryable, halt = _classify(future)
                 outcome.error = future.exception()
+                attempts[outcome.number] += 1
+                if outcome.retryable and attempts[outcome.number] < SEND_ATTEMPTS and _again(book, outcome):
+                    waiting.append(outcome.number - 1)
+                    workers = 1
+                    log.warning(
+                        "Chunk %d: %s; sent again, one chunk at a time from now on", outcome.number, outcome.detail
+                    )
+                    continue
                 if not _record(book, outcome):
                     halt = True
                 if halt and stop is None:

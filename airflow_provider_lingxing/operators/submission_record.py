@@ -99,6 +99,10 @@ class SubmissionRecord:
         self.state["uncertain"] += list(ids)
         self.save()
 
+    def retry_later(self, ids: Sequence[str]) -> None:
+        self._settle(ids)
+        self.save()
+
     def release(self, ids: Sequence[str]) -> None:
         if set(ids) & set(self.state["sending"]):
             self._settle(ids)

@@ -323,6 +323,10 @@ class SubmissionLedger:
     def uncertain(self, ids: Sequence[str], message: str) -> None:
         self._move(ids, UNCERTAIN, SENDING, refusal=message[:MAX_TEXT])
 
+    def retry_later(self, ids: Sequence[str]) -> None:
+        """Back to `claimed`: refused for a passing reason, to be sent again by this execution."""
+        self._move(ids, CLAIMED, SENDING)
+
     def release(self, ids: Sequence[str]) -> None:
         """Forget claims that were not sent (or definitely refused for a passing reason): any run may take them."""
         p = self.dialect.placeholder

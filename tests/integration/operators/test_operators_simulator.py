@@ -198,12 +198,13 @@ def test_a_refused_submission_is_resumed_by_the_retry_without_duplicates(connect
     sim.config.fault_paths = {SUBMIT_FULFILLMENT.path}
 
     def limit_second(n):
-        sim.config.limiter_103_probability = 1.0 if n == 2 else 0.0
+        sim.config.limiter_103_probability = 1.0 if n >= 2 else 0.0  # after the hook's retries and 3 attempts
 
     with pytest.raises(AirflowException) as raised:
         submit(hook=HookWith(limit_second))
     assert not isinstance(raised.value, AirflowFailException)
     assert "chunk 2/3 (ids 11, 12, 13, 14, 15 … (10 in all)): not sent" in str(raised.value)
+    assert "chunk 3/3 (ids 21, 22, 23, 24, 25): not sent" in str(raised.value)
     assert "a retry or the next run sends it" in str(raised.value)
     assert len(sim.stats()["submissions"][SELLER_ID]) == 1
 

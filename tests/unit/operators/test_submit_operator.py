@@ -159,22 +159,41 @@ def test_an_uncertain_chunk_fails_without_retry_and_is_never_sent_again(variable
     assert [t["task_id"] for t in out] == ["1003101", "1003201"]
 
 
+def refuse_chunk_of(first_id: int, error: Exception):
+    """A script refusing, on every call, the chunk whose first order is `first_id`."""
+    return lambda call: error if call["order_list"][0]["id"] == first_id else "ok"
+
+
+def test_a_chunk_refused_for_a_passing_reason_goes_again_one_at_a_time(variables, context, captured_log):
+    """A rate limit (or a token rotated by another client) that outlasted the hook's retries: the chunk goes
+    again in the same execution, and the rest one chunk at a time."""
+    hook = FakeLingxingHook([LingxingRateLimitError("bucket full", code="3001008")], max_in_flight=None)
+    op = operator([order(i) for i in range(1, 31)], hook, max_orders_per_task=10)
+    log = captured_log(op)
+    out = op.execute(context)
+    assert sorted(len(t["message_ids"]) for t in out) == [10, 10, 10]
+    assert hook.sent_ids() == list(range(1, 31)), "each order once"
+    assert "sent again, one chunk at a time from now on" in log.text
+
+
 def test_a_retry_after_a_refused_chunk_resumes_after_the_accepted_ones(variables, context):
-    hook = FakeLingxingHook(["ok", "ok", LingxingRateLimitError("bucket full", code="3001008")])
+    refused = LingxingRateLimitError("bucket full", code="3001008")
+    hook = FakeLingxingHook(refuse_chunk_of(201, refused))
     orders = [order(i) for i in range(1, 451)]
     with pytest.raises(AirflowException) as raised:
         operator(orders, hook, max_orders_per_task=100).execute(context)
     assert not isinstance(raised.value, AirflowFailException), "nothing uncertain: Airflow may retry"
     text = str(raised.value)
-    assert "2 of 5 chunk(s) accepted" in text and "Lingxing refused it" in text
+    assert "4 of 5 chunk(s) accepted" in text and "Lingxing refused it" in text
+    assert "chunk 3/5 (ids 201, 202, 203, 204, 205 … (100 in all)): not sent" in text
     assert "task 1003101 (ids 1, 2, 3" in text and "task 1003102 (ids 101, 102, 103" in text
     assert "a retry or the next run sends it" in text
 
     again = FakeLingxingHook()
     again.next_task_id = 1003200
     out = operator(orders, again, max_orders_per_task=100).execute(retry())
-    assert [s["task_id"] for s in out] == ["1003101", "1003102", "1003201", "1003202", "1003203"]
-    assert [s["message_ids"][0] for s in out] == ["1", "101", "201", "301", "401"]
+    assert [s["message_ids"][0] for s in out] == ["1", "101", "301", "401", "201"]
+    assert again.sent_ids() == list(range(201, 301))
     assert sorted(hook.sent_ids() + again.sent_ids()) == list(range(1, 451)), "every order sent exactly once"
 
 
@@ -247,7 +266,7 @@ def test_an_answer_without_task_id_counts_as_uncertain(variables, context):
 
 
 def test_a_changed_order_list_keeps_the_accepted_orders_and_sends_the_new_ones(variables, context):
-    hook = FakeLingxingHook(["ok", LingxingRateLimitError("bucket full", code="3001008")])
+    hook = FakeLingxingHook(refuse_chunk_of(2, LingxingRateLimitError("bucket full", code="3001008")))
     with pytest.raises(AirflowException):
         operator([order(1), order(2)], hook, max_orders_per_task=1).execute(context)
     again = FakeLingxingHook()
