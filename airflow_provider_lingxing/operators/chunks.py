@@ -16,6 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from airflow_provider_lingxing.api import arguments
 from airflow_provider_lingxing.api.errors import (
     LingxingApiError,
     LingxingBadRequestError,
@@ -23,7 +24,6 @@ from airflow_provider_lingxing.api.errors import (
     LingxingSubmissionUncertainError,
 )
 from airflow_provider_lingxing.api.orders import message_id
-from airflow_provider_lingxing.api.results import normalize_id
 from airflow_provider_lingxing.warehouse.ledger import Claim, OpenTasks
 
 ACCEPTED, REFUSED, UNCERTAIN, NOT_SENT = "accepted", "refused", "uncertain", "not sent"
@@ -93,8 +93,8 @@ def _classify(future: Future[Any]) -> tuple[str, str | None, str, bool, bool]:
         return NOT_SENT, None, detail, error.retryable, True
     except Exception as error:
         return UNCERTAIN, None, f"it may have reached Lingxing ({type(error).__name__}: {error})", False, True
-    task_id = normalize_id(answer.get("task_id") if isinstance(answer, dict) else None)
-    if not (task_id.isascii() and task_id.isdigit()):
+    number = arguments.id_or_none(answer.get("task_id")) if isinstance(answer, Mapping) else None
+    if number is None:
         return (
             UNCERTAIN,
             None,
@@ -104,7 +104,7 @@ def _classify(future: Future[Any]) -> tuple[str, str | None, str, bool, bool]:
         )
     status = answer.get("task_status")
     reason = answer.get("failure_reason")
-    return ACCEPTED, task_id, f"task status {status}" + (f", {reason}" if reason else ""), False, False
+    return ACCEPTED, str(number), f"task status {status}" + (f", {reason}" if reason else ""), False, False
 
 
 def _record(book: SubmissionBook, outcome: ChunkOutcome) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -10,16 +10,18 @@ import pendulum
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_lingxing.api import arguments
 from airflow_provider_lingxing.api import results as result_rows
-from airflow_provider_lingxing.api.fulfillment import (
+from airflow_provider_lingxing.api.progress import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_SUCCESS_STATUSES,
-    normalize_task_ids,
+    FulfillmentProgress,
+    check_statuses,
+    most_advanced,
 )
-from airflow_provider_lingxing.api.progress import FulfillmentProgress, check_statuses
-from airflow_provider_lingxing.api.rendered import parse_rendered
 from airflow_provider_lingxing.exceptions import LingxingInputError, airflow_errors
 from airflow_provider_lingxing.hooks import lingxing_hook
+from airflow_provider_lingxing.templated import parse_rendered
 from airflow_provider_lingxing.warehouse import results as warehouse
 from airflow_provider_lingxing.warehouse.dialects import sql_hook, validate_table
 from airflow_provider_lingxing.warehouse.submissions import ERROR_CODE, complete_orders, prepare_ledger
@@ -103,16 +105,13 @@ class FulfillmentResultOperator(BaseOperator):
         return lingxing_hook(self.lingxing_conn_id, task=self)
 
     def _arguments(self) -> tuple[str, list[int], dict[str, list[str]]]:
-        if not isinstance(self.seller_id, str) or not self.seller_id.strip():
-            raise LingxingInputError(f"seller_id {self.seller_id!r} is not a non-empty string")
-        submissions = result_rows.flatten_submissions(parse_rendered(self.fulfillment_task_ids))
-        if not submissions:
-            return self.seller_id.strip(), [], {}
-        try:
-            task_ids = normalize_task_ids(submissions, argument="fulfillment_task_ids")
-        except ValueError as error:
-            raise LingxingInputError(str(error)) from None
-        return self.seller_id.strip(), task_ids, result_rows.message_ids_by_task(submissions)
+        """The seller, the task ids and the submitted message ids per task; no task ids: nothing to load."""
+        submissions = parse_rendered(self.fulfillment_task_ids)
+        seller_id = arguments.seller_id(self.seller_id)
+        if not arguments.submission_items(submissions, "fulfillment_task_ids"):
+            return seller_id, [], {}
+        task_ids = arguments.task_ids(submissions, "fulfillment_task_ids")
+        return seller_id, task_ids, result_rows.message_ids_by_task(submissions)
 
     @airflow_errors
     def execute(self, context: Context) -> list[dict[str, Any]] | dict[str, int]:
@@ -200,7 +199,8 @@ class FulfillmentResultOperator(BaseOperator):
         progress = FulfillmentProgress(
             task_ids, success_statuses=self.success_statuses, failure_statuses=self.failure_statuses
         )
-        progress.record(answers)
+        for warning in progress.record(answers):
+            self.log.warning("%s", warning)
         if progress.pending_ids:
             self.log.warning(
                 "Skipped %d task(s) not yet complete (loaded on a later run): %s",
@@ -209,7 +209,7 @@ class FulfillmentResultOperator(BaseOperator):
             )
         for task_id, reason in sorted(progress.failed.items()):
             self.log.warning("Task %s failed (%s): loaded with its failure", task_id, reason)
-        by_id = {result_rows.normalize_id(a.get("task_id")): a for a in answers if isinstance(a, Mapping)}
+        chosen = most_advanced(answers, progress.success_list, progress.failure_list)
         fetched_at = pendulum.now("UTC")
         notes: list[str] = []
         rows = []
@@ -217,7 +217,7 @@ class FulfillmentResultOperator(BaseOperator):
             if task_id in progress.done or task_id in progress.failed:
                 rows += result_rows.task_rows(
                     seller_id,
-                    by_id[str(task_id)],
+                    chosen[task_id],
                     fetched_at=fetched_at,
                     message_ids=message_ids.get(str(task_id), ()),
                     completed=task_id in progress.done,

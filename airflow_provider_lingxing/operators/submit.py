@@ -16,15 +16,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from airflow_provider_lingxing.api import arguments
 from airflow_provider_lingxing.api.endpoints import SUBMIT_FULFILLMENT
-from airflow_provider_lingxing.api.orders import (
-    message_id,
-    normalize_order,
-    normalize_region,
-    order_problems,
-    region_problem,
-)
-from airflow_provider_lingxing.api.rendered import parse_rendered
+from airflow_provider_lingxing.api.errors import LingxingError
+from airflow_provider_lingxing.api.orders import message_id, normalize_order, order_problems
 from airflow_provider_lingxing.api.signing import compact_json
 from airflow_provider_lingxing.exceptions import LingxingInputError, airflow_errors
 from airflow_provider_lingxing.hooks import lingxing_hook
@@ -37,6 +32,7 @@ from airflow_provider_lingxing.operators.chunks import (
     send_chunks,
 )
 from airflow_provider_lingxing.operators.submission_record import SubmissionRecord
+from airflow_provider_lingxing.templated import parse_rendered
 from airflow_provider_lingxing.warehouse.dialects import sql_hook, validate_table
 from airflow_provider_lingxing.warehouse.ledger import OpenTasks, SubmissionLedger
 from airflow_provider_lingxing.warehouse.orders import orders_from_rows, orders_queries, read_rows
@@ -85,9 +81,9 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
     and FulfillmentResultOperator take as ``fulfillment_task_ids``: the tasks accepted now, plus (with a ledger)
     those accepted earlier whose results are not loaded yet, up to ``max_task_age``; ``[]`` when there is none.
 
-    :param region: NA, EU or FE, any case (templated).
-    :param seller_id: the Amazon seller id in Lingxing (templated).
-    :param marketplace_id: the Amazon marketplace id (templated).
+    :param region: NA, EU or FE, any case; left out (or blank), derived from ``marketplace_id`` (templated).
+    :param seller_id: the Amazon seller id in Lingxing, a string (templated).
+    :param marketplace_id: the Amazon marketplace id, e.g. ATVPDKIKX0DER (templated).
     :param orders: submitFulfillment ``order_list`` items, or an XComArg giving them (templated).
     :param orders_sql: instead of ``orders``: a query (or ``.sql`` file) on ``sql_conn_id`` returning one row per
         order item with columns id, platform_order_no, tracking_no, carrier_code, carrier_name,
@@ -124,7 +120,7 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
     def __init__(
         self,
         *,
-        region: str,
+        region: str | None = None,
         seller_id: str,
         marketplace_id: str,
         orders: Any = None,
@@ -168,35 +164,35 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
     def hook(self) -> LingxingHook:
         return lingxing_hook(self.lingxing_conn_id, task=self)
 
-    def _arguments(self) -> tuple[str, int]:
-        """The region and the chunk size; seller and marketplace stripped. Raises before any call."""
-        size = self.max_orders_per_task
-        if isinstance(size, str) and size.strip().isascii() and size.strip().isdigit():
-            size = int(size)
-        problems = [] if not (problem := region_problem(self.region)) else [problem]
-        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-            problems.append(f"max_orders_per_task must be a positive integer, got {size!r}")
-        for name in ("seller_id", "marketplace_id"):
-            value = getattr(self, name)
-            if not isinstance(value, str) or not value.strip():
-                problems.append(f"{name} {value!r} is not a non-empty string")
-        if problems:
-            raise LingxingInputError("; ".join(problems) + "; nothing was claimed or sent")
-        self.seller_id, self.marketplace_id = self.seller_id.strip(), self.marketplace_id.strip()
-        if self.sql_conn_id:
-            validate_table(self.ledger_table, "ledger_table")
-        return normalize_region(self.region), int(size)
+    def _arguments(self, orders: Any = None) -> tuple[str, int]:
+        """The region (derived from the marketplace when left out) and the chunk size; seller and marketplace as
+        the rules read them. Every problem, with the given `orders`' own, raises at once before any call."""
+        problems: list[str] = []
 
-    def _given_orders(self) -> list[dict[str, Any]]:
-        orders = parse_rendered(self.orders)
-        if problems := order_problems(orders):
+        def check(rule: Any, *values: Any) -> Any:
+            try:
+                return rule(*values)
+            except LingxingError as error:
+                problems.append(str(error))
+                return None
+
+        size = arguments.positive_int(self.max_orders_per_task, "max_orders_per_task")
+        seller = check(arguments.seller_id, self.seller_id)
+        marketplace = check(arguments.marketplace_id, self.marketplace_id)
+        region = check(arguments.submission_region, self.region, marketplace) if marketplace else None
+        if self.sql_conn_id:
+            check(validate_table, self.ledger_table, "ledger_table")
+        if orders is not None:
+            problems += order_problems(orders)
+        if problems:
             shown = "\n  ".join(problems[:MAX_PROBLEMS_SHOWN])
             more = f"\n  … and {len(problems) - MAX_PROBLEMS_SHOWN} more" if len(problems) > MAX_PROBLEMS_SHOWN else ""
             raise LingxingInputError(
                 f"{len(problems)} problem(s) in the mark-shipped submission, nothing was claimed or sent:\n  "
                 f"{shown}{more}"
             )
-        return [normalize_order(order) for order in orders]
+        self.seller_id, self.marketplace_id = seller, marketplace
+        return str(region), size
 
     def _sql_orders(self, ledger: SubmissionLedger) -> tuple[list[dict[str, Any]], int]:
         """The orders orders_sql returns that the ledger has not settled, and how many it had settled."""
@@ -234,12 +230,12 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
 
     @airflow_errors
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        region, size = self._arguments()
-        if not self.sql_conn_id:
-            orders = self._given_orders()
+        given = None if self.orders_sql is not None else parse_rendered(self.orders)
+        region, size = self._arguments(given)
+        orders = None if given is None else [normalize_order(order) for order in given]
+        if orders is not None and not self.sql_conn_id:
             self._check_connection()
             return self._submit(SubmissionRecord(context["ti"]), region, orders, size, settled=0)
-        given = None if self.orders_sql is not None else self._given_orders()
         warehouse = sql_hook(self.sql_conn_id, "sql_conn_id", "the submission ledger")
         self._check_connection()
         ledger = SubmissionLedger(
@@ -253,7 +249,7 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
             resubmit=self.resubmit,
         )
         with ledger:
-            orders, settled = (given, 0) if given is not None else self._sql_orders(ledger)
+            orders, settled = (orders, 0) if orders is not None else self._sql_orders(ledger)
             return self._submit(ledger, region, orders, size, settled=settled)
 
     def _submit(

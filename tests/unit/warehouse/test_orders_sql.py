@@ -76,8 +76,8 @@ def test_every_problem_of_the_orders_is_listed_naming_the_order_id():
     text = str(raised.value)
     assert "3 problem(s) in the orders orders_sql returned, nothing was claimed or sent" in text
     assert "orders_sql rows of order id 1 differ in tracking_no: '1Z1', 'OTHER'" in text
-    assert "orders_sql id 2.order_item[0].quantity 0 is not a positive integer" in text
-    assert "orders_sql id 3.carrier_code must be a string, got NoneType" in text
+    assert "orders_sql id 2.order_item[0].quantity: must be a positive integer" in text and ", got 0\n" in text
+    assert "orders_sql id 3.carrier_code: must be a non-empty string, got None" in text
 
 
 def ledger(dialect, resubmit="never"):
