@@ -140,7 +140,7 @@ def test_a_bad_order_in_the_warehouse_fails_before_any_claim(loop):
     loop.ship(range(1, 4))
     loop.db.execute(f"UPDATE {loop.wms} SET carrier = NULL WHERE order_ref = 2")
     with pytest.raises(
-        LingxingInputError, match=re.escape("orders_sql id 2.carrier_code must be a string, got NoneType")
+        LingxingInputError, match=re.escape("orders_sql id 2.carrier_code: must be a non-empty string, got None")
     ):
         loop.submit()
     assert loop.states() == {} and loop.sim.stats()["requests_total"] == 0
