@@ -87,6 +87,11 @@ class SharedRedis:
 
     # -- health -------------------------------------------------------------------------------------
 
+    @property
+    def falling_back(self) -> bool:
+        """True between a failure and the next command Redis answers: this process's fallbacks serve."""
+        return self in _down
+
     def usable(self) -> bool:
         """False during the pause after a failure: callers use their fallback without trying Redis."""
         return self._clock() >= self._down_until

@@ -1,34 +1,41 @@
-"""500 FulfillmentResultTriggers in one event loop, as in one triggerer process, against the simulator.
+"""300 one-id FulfillmentResultTriggers of one seller in one event loop, as in one triggerer, against the simulator.
 
-Each trigger waits for one task that completes on its third poll: 1,500 getFulfillmentResult calls that the
-(app id, endpoint) capacity of 10 lets through 10 at a time, so at latency L the bound is 1,500 × L / 10.
-Two set-ups: the triggers as shipped (one hook per connection, shared by the loop's triggers) and one hook per
-trigger (each its own HTTP client and TLS context; the sharing is patched out for that run). Printed:
-wall time against that bound, the longest stall of the event loop (a 10 ms ticker's worst lateness, which
-every other trigger of the triggerer suffers too), and 3001008 answers (must be 0).
+Each trigger waits for one task that completes on its third poll. Shipped, the triggers of one (app id, seller)
+share a poller: a round asks for every waiting trigger's id, 10 per request, so 3 rounds of ceil(300 / 10) = 30
+requests do it all, and with a bucket of 10 each round takes ceil(30 / 10) waves of latency L: the bound is
+3 x 3 x L. Before, each trigger polled alone: 900 requests, whose bound is 900 x L / 10 (the second set-up gives
+each trigger a poller of its own to show it). Printed per set-up: requests against the ideal, the rounds' requests
+against ceil(their ids / 10), wall time against the coalesced bound, the longest event-loop stall (a 10 ms ticker's
+worst lateness, which every other trigger of the triggerer suffers too) and 3001008 answers (must be 0).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from typing import Any
 
 from airflow_provider_lingxing.api.endpoints import GET_FULFILLMENT_RESULT
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
 from airflow_provider_lingxing.testing.simulator import SimulatorProcess
-from airflow_provider_lingxing.triggers import fulfillment
+from airflow_provider_lingxing.triggers import fulfillment, polling
 from airflow_provider_lingxing.triggers.fulfillment import FulfillmentResultTrigger
 
-TRIGGERS = 500
+TRIGGERS = 300
 POLLS = 3
-LATENCY = 0.02
+LATENCY = 0.2
+POLL_INTERVAL = 0.05
+"""Shorter than a round, so rounds follow each other as fast as the bucket lets them."""
 SELLER_ID = "A1MQMW3JWPNCBX"
 TICK = 0.01
+CALLS_TARGET, WALL_TARGET = 1.2, 1.3
+BATCH = GET_FULFILLMENT_RESULT.batch_limit or 10
 QUIET = logging.getLogger("benchmarks.trigger_fanout")
 QUIET.setLevel(logging.WARNING)
 
@@ -68,7 +75,7 @@ async def fan_out(triggers: list[FulfillmentResultTrigger]) -> tuple[float, floa
 
     async def first_event(trigger: FulfillmentResultTrigger) -> str:
         async for event in trigger.run():
-            return event.payload["status"]
+            return str(event.payload["status"])
         return "none"
 
     watch = asyncio.ensure_future(ticker())
@@ -80,35 +87,54 @@ async def fan_out(triggers: list[FulfillmentResultTrigger]) -> tuple[float, floa
     return wall, stall, statuses
 
 
-@asynccontextmanager
-async def hook_per_trigger(conn_id: str, make) -> AsyncIterator[LingxingHook]:
-    hook = make()
-    try:
-        yield hook
-    finally:
-        await hook.aclose()
+class RoundLog:
+    """Wraps `seller_poller` to keep every poller's rounds; `alone` gives each trigger a poller of its own."""
+
+    def __init__(self, alone: bool) -> None:
+        self.alone = alone
+        self.pollers: list[polling.SellerPoller] = []
+        self._shipped = polling.seller_poller
+
+    @asynccontextmanager
+    async def __call__(self, key: Hashable, *args: Any, **kwargs: Any) -> AsyncIterator[polling.SellerPoller]:
+        async with self._shipped((key, object()) if self.alone else key, *args, **kwargs) as poller:
+            if poller not in self.pollers:
+                self.pollers.append(poller)
+            yield poller
+
+    def rounds(self) -> list[tuple[int, int, int]]:
+        return [r for poller in self.pollers for r in poller.rounds]
 
 
-def rate_limited(sim: SimulatorProcess) -> int:
-    return sim.stats()["requests"].get(GET_FULFILLMENT_RESULT.path, {}).get("3001008", 0)
+def results_calls(sim: SimulatorProcess) -> int:
+    return sum(sim.stats()["requests"].get(GET_FULFILLMENT_RESULT.path, {}).values())
 
 
 def main() -> None:
     with SimulatorProcess("--latency", str(LATENCY), "--complete-after-polls", str(POLLS)) as sim:
         os.environ["AIRFLOW_CONN_LINGXING_DEFAULT"] = sim.connection_json()
         task_ids = submit_tasks(2 * TRIGGERS)
-        bound = TRIGGERS * POLLS * LATENCY / GET_FULFILLMENT_RESULT.capacity
-        print(f"{TRIGGERS} triggers, {POLLS} polls each, latency {LATENCY * 1000:.0f} ms; bound {bound:.2f} s")
-        shared = fulfillment._shared_hook
-        setups = {"one hook per connection (shipped)": shared, "one hook per trigger": hook_per_trigger}
-        for n, (name, provide_hook) in enumerate(setups.items()):
-            fulfillment._shared_hook = provide_hook
+        ideal = POLLS * math.ceil(TRIGGERS / BATCH)
+        bound = POLLS * math.ceil(math.ceil(TRIGGERS / BATCH) / GET_FULFILLMENT_RESULT.capacity) * LATENCY
+        print(
+            f"{TRIGGERS} one-id triggers of one seller, {POLLS} polls each, latency {LATENCY * 1000:.0f} ms: "
+            f"ideal {ideal} requests, bound {bound:.2f} s (each trigger alone: {TRIGGERS * POLLS} requests, "
+            f"{TRIGGERS * POLLS * LATENCY / GET_FULFILLMENT_RESULT.capacity:.1f} s)"
+        )
+        print(
+            f"{'':28} {'requests':>8} {'/ideal':>7} {'rounds':>6} {'/round':>7} {'wall s':>7} {'/bound':>7} "
+            f"{'stall ms':>8} {'3001008':>8}"
+        )
+        for n, (name, alone) in enumerate((("coalesced (shipped)", False), ("each trigger alone (before)", True))):
+            log = RoundLog(alone)
+            fulfillment.seller_poller = log  # type: ignore[assignment]
+            before, limited_before = results_calls(sim), sim.stats()["rate_limited"]
             triggers = [
                 FulfillmentResultTrigger(
                     lingxing_conn_id="lingxing_default",
                     seller_id=SELLER_ID,
                     fulfillment_task_ids=[task_id],
-                    poll_interval=0.05,
+                    poll_interval=POLL_INTERVAL,
                 )
                 for task_id in task_ids[n * TRIGGERS : (n + 1) * TRIGGERS]
             ]
@@ -117,11 +143,20 @@ def main() -> None:
             try:
                 wall, stall, statuses = asyncio.run(fan_out(triggers))
             finally:
-                fulfillment._shared_hook = shared
+                fulfillment.seller_poller = log._shipped
+            calls = results_calls(sim) - before
+            rounds = log.rounds()
+            per_round = sum(c for _, _, c in rounds) / sum(math.ceil(ids / BATCH) for _, ids, _ in rounds)
             print(
-                f"{name:36s} wall/bound {wall / bound:5.2f}  worst loop stall {stall * 1000:6.0f} ms  "
-                f"success {statuses.count('success')}/{TRIGGERS}  3001008 so far {rate_limited(sim)}"
+                f"{name:28} {calls:8d} {calls / ideal:7.2f} {len(rounds):6d} {per_round:7.2f} {wall:7.2f} "
+                f"{wall / bound:7.2f} {stall * 1000:8.0f} {sim.stats()['rate_limited'] - limited_before:8d}"
+                + ("" if statuses.count("success") == TRIGGERS else f"  ONLY {statuses.count('success')} succeeded")
             )
+            if not alone:
+                met = calls / ideal <= CALLS_TARGET and wall / bound <= WALL_TARGET
+                coalesced = f"target: requests <= {CALLS_TARGET} x ideal, wall <= {WALL_TARGET} x bound: "
+                coalesced += "ok" if met else "MISSED"
+        print(coalesced)
 
 
 if __name__ == "__main__":

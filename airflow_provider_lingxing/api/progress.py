@@ -24,6 +24,17 @@ MISSING = "missing"
 NO_STATUS = "unknown"
 """The last status of a task returned with an empty or null `status_code`."""
 MAX_REASON_CHARS = 200
+MAX_LISTED_IDS = 20
+"""A message lists at most this many task ids, then says how many more: a wait for 3,000 tasks fails with a
+message a person can read (and that fits where Airflow stores it), not one of 110 KB."""
+
+
+def listed(items: list[str], separator: str = ", ") -> str:
+    """The first MAX_LISTED_IDS items, then `… and N more (M in all)`."""
+    if len(items) <= MAX_LISTED_IDS:
+        return separator.join(items)
+    shown = separator.join(items[:MAX_LISTED_IDS])
+    return f"{shown}{separator}… and {len(items) - MAX_LISTED_IDS} more ({len(items)} in all)"
 
 
 def status_list(statuses: str | Iterable[str], *, argument: str) -> list[str]:
@@ -203,7 +214,7 @@ class FulfillmentProgress:
         return text
 
     def failure_message(self) -> str:
-        failures = "; ".join(f"{task_id} ({reason})" for task_id, reason in sorted(self.failed.items()))
+        failures = listed([f"{task_id} ({reason})" for task_id, reason in sorted(self.failed.items())], "; ")
         counts = f"{len(self.failed)} of {len(self.task_ids)}"
         return f"{counts} mark-shipped tasks failed: {failures}. Progress: {self.line()}"
 
@@ -214,10 +225,10 @@ class FulfillmentProgress:
         tasks: dict[str, list[int]] = {}
         for task_id, status in sorted(self.unknown_statuses.items()):
             tasks.setdefault(status, []).append(task_id)
-        seen = "; ".join(f"{status!r} (tasks {', '.join(map(str, ids))})" for status, ids in tasks.items())
+        seen = "; ".join(f"{status!r} (tasks {listed([str(i) for i in ids])})" for status, ids in tasks.items())
         return f"Statuses the provider does not know, treated as pending: {seen}."
 
     def pending_message(self) -> str:
-        pending = ", ".join(f"{i} ({self.last_status[i]})" for i in self.pending_ids)
+        pending = listed([f"{i} ({self.last_status[i]})" for i in self.pending_ids])
         text = f"Mark-shipped tasks still pending (last status): {pending}. Progress: {self.line()}"
         return f"{text}. {unknown}" if (unknown := self.unknown_message()) else text

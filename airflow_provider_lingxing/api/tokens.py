@@ -97,17 +97,17 @@ def newer_than(stored: AccessToken | None, failed: AccessToken, *, now: float, o
 
 
 def owner_fingerprint(base_url: str, app_id: str) -> str:
-    """Names a token's server and app without revealing anything: a stored token is only ever sent where it came
-    from (a connection of the same app id with another Base URL never receives it)."""
+    """Names a token's app and server without revealing either (the app id is the sign's AES key). Every connection
+    of one app id (at one Base URL, as every real deployment has) shares one store entry and one fetch lock, since
+    Lingxing keeps one live token per app id; a stored token is only ever sent to the server that issued it."""
     return hashlib.sha256(f"{base_url.rstrip('/')}\n{app_id}".encode()).hexdigest()[:16]
 
 
 def app_fingerprint(app_id: str) -> str:
-    """Names an app id without revealing it (the app id is the sign's AES key). Lingxing keeps one live token per
-    app id, so every connection of one app id shares one store entry, one fetch lock and one concurrency budget."""
+    """Names an app id without revealing it: its concurrency budget (Lingxing's bucket is per app id)."""
     return hashlib.sha256(app_id.encode()).hexdigest()[:16]
 
 
-def store_key(app: str) -> str:
-    """One store entry per app id, e.g. the Airflow Variable `lingxing_token__<app_fingerprint(app_id)>`."""
-    return TOKEN_STORE_KEY_PREFIX + app
+def store_key(owner: str) -> str:
+    """One store entry per app id, e.g. the Airflow Variable `lingxing_token__<owner_fingerprint(...)>`."""
+    return TOKEN_STORE_KEY_PREFIX + owner

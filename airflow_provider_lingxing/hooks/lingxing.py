@@ -20,6 +20,7 @@ import httpx
 import requests
 from airflow.sdk import BaseHook
 
+from airflow_provider_lingxing import limits
 from airflow_provider_lingxing.api import arguments, calls
 from airflow_provider_lingxing.api.calls import Effect, GetToken, Send, Sleep
 from airflow_provider_lingxing.api.connection import LingxingSettings, settings_from_connection
@@ -82,6 +83,7 @@ class LingxingHook(BaseHook):
         self._keeper: TokenKeeper | None = None
         self._transport: Transport | None = None
         self._setup_lock = threading.Lock()
+        self._reading: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None = None
         self._clock: Callable[[], float] = time.time
         self._token_war_reported = False
 
@@ -98,6 +100,21 @@ class LingxingHook(BaseHook):
 
     @airflow_errors
     async def asettings(self) -> LingxingSettings:
+        """The validated connection; coroutines that ask at once (the triggers of a triggerer) wait for one read."""
+        if self._settings is None:
+            loop = asyncio.get_running_loop()
+            if self._reading is None or self._reading[0] is not loop:
+                self._reading = (loop, asyncio.ensure_future(self._read_settings()))
+            reading = self._reading[1]
+            try:
+                await asyncio.shield(reading)
+            finally:
+                if reading.done() and (reading.cancelled() or reading.exception() is not None):
+                    self._reading = None  # the next call reads the connection again
+        assert self._settings is not None
+        return self._settings
+
+    async def _read_settings(self) -> None:
         if self._settings is None:
             aget_connection = getattr(self, "aget_connection", None)
             if aget_connection is not None:
@@ -105,8 +122,6 @@ class LingxingHook(BaseHook):
             else:
                 conn = await asyncio.to_thread(self.get_connection, self.lingxing_conn_id)
             await asyncio.to_thread(self._adopt, settings_from_connection(conn))
-        assert self._settings is not None
-        return self._settings
 
     def _adopt(self, settings: LingxingSettings) -> None:
         with self._setup_lock:
@@ -150,6 +165,10 @@ class LingxingHook(BaseHook):
         """The async client of the current event loop."""
         await self.asettings()
         return self.transport.client()
+
+    def fallback_note(self) -> str:
+        """ "" normally; when the connection's Redis is unreachable, a note for the progress line saying so."""
+        return "" if self._settings is None else limits.fallback_note(self._settings)
 
     def close(self) -> None:
         if self._transport is not None:

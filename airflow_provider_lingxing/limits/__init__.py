@@ -17,7 +17,7 @@ from airflow_provider_lingxing.api.endpoints import Endpoint
 from airflow_provider_lingxing.exceptions import LingxingInputError
 from airflow_provider_lingxing.limits.process import PROCESS_LIMITER, ProcessLimiter
 
-__all__ = ["PROCESS_LIMITER", "Limiter", "ProcessLimiter", "limiter_for"]
+__all__ = ["PROCESS_LIMITER", "Limiter", "ProcessLimiter", "fallback_note", "limiter_for"]
 
 
 class Limiter(Protocol):
@@ -50,3 +50,17 @@ def limiter_for(settings: LingxingSettings) -> Limiter:
     except LingxingInputError as error:
         raise LingxingInputError(f"Lingxing connection {settings.conn_id!r}: extra {error}") from None
     return RedisLimiter.for_timeout(shared, settings.timeout)
+
+
+def fallback_note(settings: LingxingSettings) -> str:
+    """For the progress line: "" unless the connection's Redis is unreachable and this process's budget serves."""
+    if settings.redis_conn_id is None:
+        return ""
+    from airflow_provider_lingxing.shared_redis import shared_redis
+
+    if not shared_redis(settings.redis_conn_id).falling_back:
+        return ""
+    return (
+        f" [Redis {settings.redis_conn_id!r} unreachable: this process's own concurrency budget and token store "
+        "in use; other workers are not counted]"
+    )

@@ -22,7 +22,7 @@ from airflow_provider_lingxing.api.progress import (
 from airflow_provider_lingxing.exceptions import LingxingInputError
 from airflow_provider_lingxing.hooks import lingxing_hook
 from airflow_provider_lingxing.templated import parse_rendered
-from airflow_provider_lingxing.triggers.fulfillment import FulfillmentResultTrigger
+from airflow_provider_lingxing.triggers.fulfillment import FulfillmentResultTrigger, unpacked
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -107,7 +107,7 @@ class FulfillmentResultSensor(BaseSensorOperator):
         progress = self._progress or self._start()
         for warning in progress.record(self.hook.get_fulfillment_results(self.seller_id, progress.pending_ids)):
             self.log.warning("%s", warning)
-        self.log.info("%s", progress.line())
+        self.log.info("%s%s", progress.line(), self.hook.fallback_note())
         if done := self._verdict(progress):
             return done
         if self.deferrable:
@@ -149,13 +149,15 @@ class FulfillmentResultSensor(BaseSensorOperator):
         status = event.get("status")
         if status == "success":
             progress = FulfillmentProgress(
-                arguments.task_ids(event["fulfillment_task_ids"], "fulfillment_task_ids"),
+                arguments.task_ids(
+                    unpacked(event["fulfillment_task_ids"], "fulfillment_task_ids"), "fulfillment_task_ids"
+                ),
                 success_statuses=self.success_statuses,
                 failure_statuses=self.failure_statuses,
             )
             for warning in progress.record(self.hook.get_fulfillment_results(event["seller_id"], progress.task_ids)):
                 self.log.warning("%s", warning)
-            self.log.info("%s", progress.line())
+            self.log.info("%s%s", progress.line(), self.hook.fallback_note())
             if done := self._verdict(progress):
                 return done.xcom_value
             raise AirflowException(f"The trigger saw every task done, the final fetch did not. {progress.line()}")

@@ -28,7 +28,6 @@ from airflow_provider_lingxing.api.retry import RetryPolicy
 from airflow_provider_lingxing.api.tokens import (
     AccessToken,
     TokenAction,
-    app_fingerprint,
     newer_than,
     owner_fingerprint,
     store_key,
@@ -80,8 +79,7 @@ class TokenKeeper:
         self.store = store
         self.transport = transport
         self.owner = owner_fingerprint(settings.base_url, settings.app_id)
-        self.app = app_fingerprint(settings.app_id)
-        self.key = store_key(self.app)
+        self.key = store_key(self.owner)
         self._policy = policy
         self._log = log
         self._clock = clock
@@ -130,13 +128,13 @@ class TokenKeeper:
     def _fetch_lock(self) -> AbstractContextManager[object]:
         """The store's own cross-machine lock if it has one (Redis), else this host's (`tokens/locks.py`)."""
         if isinstance(self.store, LockingTokenStore):
-            return self.store.fetch_lock(self.key, partial(exclusive, self.app))
-        return exclusive(self.app)
+            return self.store.fetch_lock(self.key, partial(exclusive, self.owner))
+        return exclusive(self.owner)
 
     def _afetch_lock(self) -> AbstractAsyncContextManager[object]:
         if isinstance(self.store, LockingTokenStore):
-            return self.store.afetch_lock(self.key, partial(aexclusive, self.app))
-        return aexclusive(self.app)
+            return self.store.afetch_lock(self.key, partial(aexclusive, self.owner))
+        return aexclusive(self.owner)
 
     def _run(self, plan: TokenPlan) -> AccessToken:
         with self._fetch_lock():

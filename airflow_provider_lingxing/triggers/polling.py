@@ -5,8 +5,9 @@ merges the pending ids of every trigger due by then, sends them in requests of 1
 budget allows) and hands each trigger the answers for its own ids. Rounds come at most every `P` seconds, P being the
 shortest poll interval of the triggers present; a trigger is due its interval after the start of the round that last
 answered it, so triggers of one interval share every round, one of a longer interval joins fewer rounds, and none is
-asked for more often than its interval. A trigger that ends or is cancelled leaves: its ids go out of the next
-round, and the last one out closes the poller. Calls per round: ceil(distinct pending ids / 10).
+asked for more often than its interval (nor later than a tenth of P after it, unless the rounds are busy). A trigger
+that ends or is cancelled leaves: its ids go out of the next round, and the last one out closes the poller.
+Requests per round: ceil(distinct pending ids / 10).
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ import time
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Mapping
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_lingxing.api.arguments import id_or_none
 
 BATCH_SIZE = 10
+ALIGN = 0.1
+"""A round waits up to this share of P for triggers due just after the first one (which then polls that late)."""
 SETTLE_YIELDS = 3
 """Event-loop turns a round waits before it starts, so triggers answered together can all ask again first."""
 
@@ -56,9 +59,16 @@ class _Request:
 class SellerPoller:
     """The rounds of one (app id, Base URL, seller) in one event loop; `fetch` sends one request of <= 10 ids."""
 
-    def __init__(self, fetch: Fetch, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        fetch: Fetch,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._fetch = fetch
         self._clock = clock
+        self._sleep = sleep
         self.members: set[Member] = set()
         self._waiting: list[_Request] = []
         self._changed = asyncio.Event()
@@ -117,14 +127,17 @@ class SellerPoller:
         return min((m.interval for m in self.members), default=0.0)
 
     def _next_round(self) -> float | None:
-        """The earliest due request's time, but no sooner than P after the last round (unless a deadline says)."""
+        """When the earliest due request is due (no sooner than P after the last round), or a little later to take
+        the requests due within ALIGN x P of it along; never after a request's deadline."""
         waiting = [r for r in self._waiting if not r.answer.done()]
         if not waiting:
             return None
+        period = self._period()
         earliest = min(r.due for r in waiting)
         if self._previous_round is not None:
-            earliest = max(earliest, self._previous_round + self._period())
-        return min(earliest, min(r.deadline for r in waiting))
+            earliest = max(earliest, self._previous_round + period)
+        start = max(max(r.due for r in waiting if r.due <= earliest + ALIGN * period), earliest)
+        return min(start, min(r.deadline for r in waiting))
 
     async def _schedule(self) -> None:
         while self.members:
@@ -132,13 +145,23 @@ class SellerPoller:
             now = self._clock()
             if start is None or start > now:
                 self._changed.clear()
-                timeout = None if start is None else start - now
-                with suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), timeout)
+                await self._until_changed(None if start is None else start - now)
                 continue
             for _ in range(SETTLE_YIELDS):
                 await asyncio.sleep(0)
             await self._round(self._clock())
+
+    async def _until_changed(self, seconds: float | None) -> None:
+        """Until a trigger asks or leaves, or `seconds` (on this poller's clock) have passed."""
+        changed = asyncio.ensure_future(self._changed.wait())
+        waits: set[asyncio.Future[Any]] = {changed}
+        if seconds is not None:
+            waits.add(asyncio.ensure_future(self._sleep(seconds)))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
 
     async def _round(self, started: float) -> None:
         due = [r for r in self._waiting if r.due <= started and not r.answer.done()]
@@ -184,16 +207,21 @@ _POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, _S
 
 @asynccontextmanager
 async def seller_poller(
-    key: Hashable, open_fetch: Callable[[], AbstractAsyncContextManager[Fetch]]
+    key: Hashable,
+    open_fetch: Callable[[], AbstractAsyncContextManager[Fetch]],
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> AsyncIterator[SellerPoller]:
     """The event loop's poller for `key` (app id, Base URL, seller) while any trigger uses it. The first trigger's
-    `open_fetch` gives the poller its way to send (a hook it holds open); it is closed after the last one leaves."""
+    `open_fetch` gives the poller its way to send (a hook it holds open), and its clock (deadlines are on it); it
+    is closed after the last one leaves."""
     pollers = _POLLERS.setdefault(asyncio.get_running_loop(), {})
     shared = pollers.get(key)
     if shared is None:
         resources = AsyncExitStack()
         fetch = await resources.enter_async_context(open_fetch())
-        shared = pollers.setdefault(key, _Shared(SellerPoller(fetch), resources))
+        shared = pollers.setdefault(key, _Shared(SellerPoller(fetch, clock=clock, sleep=sleep), resources))
         if shared.resources is not resources:  # another trigger opened one meanwhile
             await resources.aclose()
     shared.users += 1

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_lingxing.api.compact_ids import unpack_task_ids
 from airflow_provider_lingxing.api.endpoints import GET_FULFILLMENT_RESULT
-from airflow_provider_lingxing.api.tokens import store_key
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
 from airflow_provider_lingxing.sensors.fulfillment import FulfillmentResultSensor
 from airflow_provider_lingxing.testing.simulator import SimulatorProcess
@@ -111,7 +111,7 @@ def test_500_deferred_sensors_share_one_bucket(simulator_process: SimulatorProce
         f"{measured['after'] / 1024:.2f} KiB left after the loop closed (its event kept)"
     )
     assert [e["status"] for e in events] == ["success"] * TRIGGERS
-    assert sorted(i for e in events for i in e["fulfillment_task_ids"]) == sorted(task_ids)
+    assert sorted(i for e in events for i in unpack_task_ids(e["fulfillment_task_ids"])) == sorted(task_ids)
     assert stats["rate_limited"] == 0
     assert peak <= CAPACITY
     assert set(stats["requests"][RESULTS_PATH]) == {"0"}
@@ -129,13 +129,16 @@ LATENCY = 0.05
 """Seconds each call holds its slot in the bucket, so that the workers' calls overlap."""
 
 
-def _worker(pool: Any, start: Any, pooled: bool, task_ids: list[int], token: str, conn: str, outcome: Any) -> None:
+def _worker(
+    pool: Any, start: Any, pooled: bool, task_ids: list[int], token: tuple[str, str], conn: str, outcome: Any
+) -> None:
     """One worker process: a reschedule-mode sensor poking POKES times, all workers at once (the scheduler
     starting them together); in the pool, each poke runs only while it holds a slot, as Airflow's pool does."""
     os.environ["AIRFLOW_CONN_LINGXING_DEFAULT"] = conn
     from airflow_provider_lingxing.api.tokens import AccessToken
 
-    PROCESS_TOKEN_STORE.put(store_key("lingxing_default"), AccessToken.from_json(token))  # the shared Variable
+    key, stored = token
+    PROCESS_TOKEN_STORE.put(key, AccessToken.from_json(stored))  # the shared Variable
     failures = []
     for _ in range(POKES):
         sensor = FulfillmentResultSensor(
@@ -164,7 +167,8 @@ def run_workers(simulator: SimulatorProcess, *, pooled: bool) -> tuple[dict[str,
     simulator.configure(latency=LATENCY)
     PROCESS_TOKEN_STORE.clear()
     task_ids = create_tasks(WORKERS * IDS_PER_WORKER)
-    token = LingxingHook().token_keeper.current().to_json()
+    keeper = LingxingHook().token_keeper
+    token = (keeper.key, keeper.current().to_json())
     conn = os.environ["AIRFLOW_CONN_LINGXING_DEFAULT"]  # the fixture's, with its timeout
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     pool, start, outcome = context.BoundedSemaphore(POOL_SLOTS), context.Barrier(WORKERS), context.Queue()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -56,4 +57,6 @@ def test_500_triggers_share_the_concurrency_limit_and_all_finish(lingxing_connec
     assert {t for t, status in outcomes.items() if status == "failure"} == failing
     assert {t for t, status in outcomes.items() if status == "success"} == set(task_ids) - failing
     assert (stats["tasks"]["complete"], stats["tasks"]["fatal"]) == (TRIGGERS - FAILING, FAILING)
-    assert stats["requests"][GET_FULFILLMENT_RESULT.path] == {"0": TRIGGERS * 3}
+    rounds = math.ceil(TRIGGERS / 10)  # the 500 triggers of one seller poll together: 10 ids per request
+    assert set(stats["requests"][GET_FULFILLMENT_RESULT.path]) == {"0"}
+    assert stats["requests"][GET_FULFILLMENT_RESULT.path]["0"] <= 1.2 * 3 * rounds, "each id asked 3 times, 10 a call"

@@ -1,7 +1,7 @@
 """Runs the token DAG with dag.test() in a fresh Airflow home; prints a JSON summary on its last line.
 
 Usage (AIRFLOW_HOME and the connection already in the environment): run_token_dag.py DAG_FILE VARIABLE
-(VARIABLE: the token's Variable, `lingxing_token__<app_fingerprint(app id)>`).
+(VARIABLE: the token's Variable, `lingxing_token__<owner_fingerprint(Base URL, app id)>`).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_lingxing.api.tokens import app_fingerprint, store_key
+from airflow_provider_lingxing.api.tokens import owner_fingerprint, store_key
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,7 @@ def test_tasks_share_the_token_through_a_variable_and_never_log_it(lingxing_simu
         [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
     )
     assert migrate.returncode == 0, migrate.stderr[-3000:]
-    variable = store_key(app_fingerprint(lingxing_simulator.app_id))  # one per app id, whatever the connection
+    variable = store_key(owner_fingerprint(lingxing_simulator.base_url, lingxing_simulator.app_id))  # per app id
     run = subprocess.run(
         [sys.executable, str(HERE / "run_token_dag.py"), str(dags / DAG_FILE.name), variable],
         env=env,
@@ -95,7 +95,7 @@ def test_the_test_button_publishes_its_token_so_the_workers_do_not_fetch_again(l
         return done
 
     run("-m", "airflow", "db", "migrate")
-    variable = store_key(app_fingerprint(lingxing_simulator.app_id))
+    variable = store_key(owner_fingerprint(lingxing_simulator.base_url, lingxing_simulator.app_id))
     run(str(HERE / "run_token_dag.py"), str(dags / DAG_FILE.name), variable)
     assert lingxing_simulator.stats()["tokens_issued"]["access"] == 1
 

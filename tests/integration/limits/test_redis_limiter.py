@@ -284,3 +284,26 @@ def test_two_worker_processes_through_the_connections_redis_stay_under_the_bucke
     assert stats["requests"][RESULTS] == {"0": 2 * ids // 10}
     assert stats["tokens_issued"]["access"] == 1 == sum(o["fetched"] for o in outcomes)
     assert redis.Redis().keys(f"{redis_prefix}:token:*"), "the token was shared through Redis"
+
+
+@pytest.mark.lingxing_simulator(latency=0.0)
+def test_the_progress_line_says_when_the_fallback_is_in_use(lingxing_simulator, redis_prefix, monkeypatch, caplog):
+    """A sensor's poke against a Redis that does not answer: the call goes through, and its line says why it is
+    only this process's budget that bounds it."""
+    from airflow_provider_lingxing.sensors.fulfillment import FulfillmentResultSensor
+    from tests.support.task_instance import FakeTaskInstance
+
+    lingxing = {**json.loads(lingxing_simulator.connection_json()), "extra": {"redis_conn_id": "redis_down"}}
+    monkeypatch.setenv("AIRFLOW_CONN_LINGXING_DEFAULT", json.dumps(lingxing))
+    monkeypatch.setenv("AIRFLOW_CONN_REDIS_DOWN", connection_json(dead_port(), key_prefix=redis_prefix))
+    sensor = FulfillmentResultSensor(task_id="wait", seller_id="A1SIMNA0000001", fulfillment_task_ids=[1003100])
+    sensor._cached_logger = sensor._log = logging.getLogger("lingxing.test.sensor")  # structlog's, to caplog
+    caplog.set_level(logging.INFO, logger="lingxing.test.sensor")
+    assert not sensor.hook.fallback_note()
+    sensor.poke({"ti": FakeTaskInstance("wait")})
+    lines = [r.getMessage() for r in caplog.records if r.name == "lingxing.test.sensor"]
+    assert lines and lines[-1].startswith("0/1 complete, 0 failed, 1 pending (statuses: missing=1)")
+    assert lines[-1].endswith(
+        " [Redis 'redis_down' unreachable: this process's own concurrency budget and token store in use; "
+        "other workers are not counted]"
+    )

@@ -13,7 +13,7 @@ import pytest
 import redis
 from cryptography.fernet import Fernet
 
-from airflow_provider_lingxing.api.tokens import AccessToken, app_fingerprint, store_key
+from airflow_provider_lingxing.api.tokens import AccessToken, owner_fingerprint, store_key
 from airflow_provider_lingxing.shared_redis import SharedRedis
 from airflow_provider_lingxing.tokens import redis as redis_tokens
 from airflow_provider_lingxing.tokens.redis import RedisTokenStore
@@ -22,7 +22,7 @@ from tests.support.local_redis import connection_json, dead_port
 
 pytestmark = pytest.mark.integration
 
-OWNER = app_fingerprint("ak_redis_token_app")
+OWNER = owner_fingerprint("https://openapi.lingxing.com", "ak_redis_token_app")
 KEY = store_key(OWNER)
 
 

@@ -232,3 +232,20 @@ def test_answers_with_ids_no_rule_accepts_are_ignored(task_id):
     progress = FulfillmentProgress([12])
     progress.record([{"task_id": task_id, "status_code": "Complete"}])
     assert progress.pending_ids == [12]
+
+
+def test_messages_about_thousands_of_tasks_list_the_first_20_and_a_count():
+    progress = FulfillmentProgress(range(1, 3001))
+    progress.record([result(i, "shipped") for i in range(1, 1001)] + [result(i, "fatal") for i in range(1001, 1101)])
+    pending, failure, unknown = progress.pending_message(), progress.failure_message(), progress.unknown_message()
+    assert "1 (shipped), 2 (shipped)" in pending and "20 (shipped), … and 2880 more (2900 in all)" in pending
+    assert "21 (shipped)" not in pending
+    assert "1020 (status fatal); … and 80 more (100 in all)" in failure
+    assert "'shipped' (tasks 1, 2, 3" in unknown and "… and 980 more (1000 in all))" in unknown
+    assert max(len(pending), len(failure), len(unknown)) < 1000
+
+
+def test_twenty_ids_are_listed_whole():
+    progress = FulfillmentProgress(range(1, 21))
+    progress.record([])
+    assert "20 (missing)." in progress.pending_message() and "more" not in progress.pending_message()

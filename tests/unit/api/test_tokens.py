@@ -73,10 +73,10 @@ def test_a_token_of_another_app_or_host_is_never_used():
     assert token_action(_token(), now=NOW, owner=elsewhere) is TokenAction.FETCH
 
 
-def test_one_store_entry_per_app_id_that_does_not_reveal_it():
+def test_fingerprints_name_the_app_without_revealing_it():
     assert app_fingerprint("ak_3fK9pQ2xLm7Za") == APP != app_fingerprint("ak_3fK9pQ2xLm7Zb")
-    assert "3fK9" not in APP and len(APP) == 16
-    assert store_key(APP) == f"lingxing_token__{APP}"
+    assert "3fK9" not in APP + OWNER and len(APP) == len(OWNER) == 16
+    assert store_key(OWNER) == f"lingxing_token__{OWNER}"
 
 
 def test_newer_than_wants_another_live_token():
@@ -89,7 +89,7 @@ def test_newer_than_wants_another_live_token():
 
 def test_memory_store_and_key_per_app_id():
     store = MemoryTokenStore()
-    assert store.get(store_key(APP)) is None
-    store.put(store_key(APP), _token())
-    assert store.get(f"lingxing_token__{APP}") == _token()
-    assert store.get(store_key(app_fingerprint("ak_another_app_16"))) is None
+    assert store.get(store_key(OWNER)) is None
+    store.put(store_key(OWNER), _token())
+    assert store.get(f"lingxing_token__{OWNER}") == _token()
+    assert store.get(store_key(owner_fingerprint("https://openapi.lingxing.com", "ak_another_app_16"))) is None

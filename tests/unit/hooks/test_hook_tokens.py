@@ -15,13 +15,14 @@ from contextlib import contextmanager
 import pytest
 import structlog.testing
 
-from airflow_provider_lingxing.api.tokens import REFRESH_MARGIN_SECONDS, AccessToken, app_fingerprint, store_key
+from airflow_provider_lingxing.api.tokens import REFRESH_MARGIN_SECONDS, AccessToken, owner_fingerprint, store_key
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
 from airflow_provider_lingxing.tokens import PROCESS_TOKEN_STORE, MemoryTokenStore, VariableTokenStore
 from airflow_provider_lingxing.tokens import variable as variable_store
 from tests.support.canned_lingxing import (
     APP_ID,
     APP_SECRET,
+    BASE_URL,
     FAST_RETRIES,
     REFRESH_PATH,
     RESULTS_PATH,
@@ -47,8 +48,8 @@ def caplog_records() -> Iterator[list[logging.LogRecord]]:
         logger.setLevel(previous)
 
 
-KEY = store_key(app_fingerprint(APP_ID))
-"""One entry per app id: every connection of the app shares it."""
+KEY = store_key(owner_fingerprint(BASE_URL, APP_ID))
+"""One entry per app id (at its Base URL): every connection of the app shares it."""
 
 
 @pytest.fixture
@@ -222,7 +223,7 @@ def test_a_stuck_holder_of_the_token_lock_is_waited_for_a_bounded_time(fake, new
     monkeypatch.setattr(locks, "LOCK_WAIT_SECONDS", 0.5)
     hook = new_hook()
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_THE_LOCK, hook.token_keeper.app], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLD_THE_LOCK, hook.token_keeper.owner], stdout=subprocess.PIPE, text=True
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"

@@ -18,6 +18,7 @@ from airflow.sdk.exceptions import (
     TaskDeferred,
 )
 
+from airflow_provider_lingxing.api.compact_ids import pack_task_ids
 from airflow_provider_lingxing.exceptions import (
     LingxingAuthError,
     LingxingInputError,
@@ -64,6 +65,9 @@ class ScriptedHook:
 
     async def aget_fulfillment_results(self, seller_id: str, task_ids: list[int]) -> list[dict]:
         return self.get_fulfillment_results(seller_id, task_ids)
+
+    def fallback_note(self) -> str:
+        return ""
 
 
 def make_sensor(hook: ScriptedHook | None, task_ids=(1, 2, 3), **kwargs) -> FulfillmentResultSensor:
@@ -314,8 +318,8 @@ def test_deferrable_pokes_once_then_defers_with_only_pending_ids(context):
     assert kwargs == {
         "lingxing_conn_id": "lx",
         "seller_id": SELLER,
-        "fulfillment_task_ids": [1, 2, 3],
-        "pending_task_ids": [2, 3],
+        "fulfillment_task_ids": pack_task_ids([1, 2, 3]),
+        "pending_task_ids": pack_task_ids([2, 3]),
         "poll_interval": 45.0,
         "end_time": context["ti"].start_date.timestamp() + 7200,
         "success_statuses": ["Complete", "done"],

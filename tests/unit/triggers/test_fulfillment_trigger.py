@@ -11,8 +11,10 @@ from types import SimpleNamespace
 import pytest
 from airflow.sdk.serde import deserialize, serialize
 
+from airflow_provider_lingxing.api.compact_ids import pack_task_ids, unpack_task_ids
 from airflow_provider_lingxing.exceptions import LingxingAuthError, LingxingRateLimitError
 from airflow_provider_lingxing.triggers import fulfillment as trigger_module
+from airflow_provider_lingxing.triggers import polling
 from airflow_provider_lingxing.triggers.fulfillment import FulfillmentResultTrigger
 
 SELLER = "A1MQMW3JWPNCBX"
@@ -58,6 +60,12 @@ class AsyncScriptedHook:
     def get_fulfillment_results(self, *args):
         raise AssertionError("the trigger made a blocking call")
 
+    async def asettings(self) -> SimpleNamespace:
+        return SimpleNamespace(app_id="ak_ScriptedHook1", base_url="https://lingxing.test")
+
+    def fallback_note(self) -> str:
+        return ""
+
     async def aclose(self) -> None:
         self.closed = True
 
@@ -90,7 +98,12 @@ def make_trigger(hook: AsyncScriptedHook, caplog=None, **kwargs) -> FulfillmentR
 
 
 async def events_of(trigger: FulfillmentResultTrigger) -> list[dict]:
-    return [event.payload async for event in trigger.run()]
+    """The events, with packed task ids shown as lists."""
+    events = [event.payload async for event in trigger.run()]
+    for event in events:
+        if "fulfillment_task_ids" in event:
+            event["fulfillment_task_ids"] = unpack_task_ids(event["fulfillment_task_ids"])
+    return events
 
 
 def test_serialize_round_trips_json_safe_and_without_secrets():
@@ -109,8 +122,8 @@ def test_serialize_round_trips_json_safe_and_without_secrets():
     assert kwargs == {
         "lingxing_conn_id": "lx",
         "seller_id": SELLER,
-        "fulfillment_task_ids": [1, 2, 3],
-        "pending_task_ids": [2, 3],
+        "fulfillment_task_ids": pack_task_ids([1, 2, 3]),
+        "pending_task_ids": pack_task_ids([2, 3]),
         "poll_interval": 45.0,
         "end_time": START + 3600,
         "success_statuses": ["done", "Complete"],
@@ -124,7 +137,7 @@ def test_serialize_round_trips_json_safe_and_without_secrets():
 def test_no_end_time_serialises_as_none():
     _, kwargs = FulfillmentResultTrigger(lingxing_conn_id="lx", seller_id=SELLER, fulfillment_task_ids=[1]).serialize()
     assert kwargs["end_time"] is None
-    assert kwargs["pending_task_ids"] == [1]
+    assert unpack_task_ids(kwargs["pending_task_ids"]) == [1]
 
 
 @pytest.mark.parametrize(
@@ -183,6 +196,7 @@ async def test_failure_event_names_ids_and_reasons_and_stays_small(clock):
     event = events[0]
     assert event["status"] == "failure"
     assert event["failed"] == {"2": "status fatal: Amazon: invalid tracking number", "3": "status Cancelled"}
+    assert event["failed_count"] == 2
     assert event["message"].startswith("2 of 3 mark-shipped tasks failed: 2 (status fatal: Amazon: invalid")
     assert "processing_summary" not in json.dumps(event)
     assert len(json.dumps(event)) < 500
@@ -198,7 +212,7 @@ async def test_timeout_polls_once_more_at_the_deadline_and_names_pending_ids(clo
     event = events[0]
     assert event["status"] == "error"
     assert event["reason"] == "timeout"
-    assert event["pending"] == {"2": "in_process", "3": "missing"}
+    assert event["pending"] == {"2": "in_process", "3": "missing"} and event["pending_count"] == 2
     assert "Sensor has timed out at 2027-01-15T08:01:40+00:00." in event["message"]
     assert "still pending (last status): 2 (in_process), 3 (missing)" in event["message"]
 
@@ -221,7 +235,7 @@ async def test_deferrable_timeout_lists_unknown_statuses_warned_once_each(clock,
 async def test_deadline_already_past_polls_once_without_sleeping(clock):
     hook = AsyncScriptedHook({1: [result(1)]})
     events = await events_of(make_trigger(hook, fulfillment_task_ids=[1], end_time=START - 5))
-    assert clock.sleeps == [0.0]
+    assert clock.sleeps == []
     assert events == [{"status": "success", "seller_id": SELLER, "fulfillment_task_ids": [1]}]
 
 
@@ -266,7 +280,7 @@ async def test_a_bug_is_not_disguised_as_an_api_error(clock):
     assert hook.closed
 
 
-async def test_triggers_of_one_loop_share_one_hook_per_connection_and_close_it_after_the_last(clock):
+async def test_triggers_of_one_app_and_seller_share_one_poller_and_its_hook_closes_after_the_last(clock):
     made: list[AsyncScriptedHook] = []
 
     def make() -> AsyncScriptedHook:
@@ -277,11 +291,42 @@ async def test_triggers_of_one_loop_share_one_hook_per_connection_and_close_it_a
     second = make_trigger(AsyncScriptedHook(), fulfillment_task_ids=[2])
     third = make_trigger(AsyncScriptedHook(), fulfillment_task_ids=[2])
     first._hook = second._hook = make
-    third.lingxing_conn_id = "another"
+    third.lingxing_conn_id = "another"  # another connection of the same app id: the same poller
     third._hook = make
     events = await asyncio.gather(events_of(first), events_of(second), events_of(third))
     assert [e[0]["status"] for e in events] == ["success"] * 3
-    assert len(made) == 2
-    assert sorted(made[0].calls) == [[1], [1], [2]]
-    assert made[1].calls == [[2]]
+    assert len(made) == 2, "one hook per connection"
+    assert made[0].calls == [[1, 2], [1]], "one request per round for every trigger's ids"
+    assert made[1].calls == []
     assert all(hook.closed for hook in made)
+
+
+async def test_a_wait_for_20000_tasks_serializes_in_a_few_kilobytes():
+    ids = list(range(1_912_000_000_000_000_000, 1_912_000_000_000_040_000, 2))
+    _, kwargs = FulfillmentResultTrigger(lingxing_conn_id="lx", seller_id=SELLER, fulfillment_task_ids=ids).serialize()
+    assert len(json.dumps(serialize(kwargs))) < 10_000
+    assert FulfillmentResultTrigger(**deserialize(serialize(kwargs))).fulfillment_task_ids == ids
+
+
+async def test_the_failure_event_of_thousands_of_tasks_lists_the_first_20_and_a_count(clock):
+    hook = AsyncScriptedHook({i: [result(i, "fatal", failure="x" * 100)] for i in range(1, 3001)})
+    (event,) = await events_of(make_trigger(hook, fulfillment_task_ids=range(1, 3001)))
+    assert event["failed_count"] == 3000 and len(event["failed"]) == 20
+    assert "… and 2980 more (3000 in all)" in event["message"]
+    assert len(json.dumps(event)) < 10_000
+
+
+async def test_a_cancelled_trigger_leaves_the_shared_poller_and_the_others_go_on(clock):
+    hook = AsyncScriptedHook({1: [result(1, "in_process")], 2: [result(2, "pending"), result(2, "pending"), result(2)]})
+    cancelled, staying = make_trigger(hook, fulfillment_task_ids=[1]), make_trigger(hook, fulfillment_task_ids=[2])
+    doomed = asyncio.ensure_future(events_of(cancelled))
+    going_on = asyncio.ensure_future(events_of(staying))
+    while not hook.calls:
+        await asyncio.sleep(0)
+    doomed.cancel()  # as the triggerer does when the task is cleared or the trigger reassigned
+    with pytest.raises(asyncio.CancelledError):
+        await doomed
+    assert await going_on == [{"status": "success", "seller_id": SELLER, "fulfillment_task_ids": [2]}]
+    assert hook.calls == [[1, 2], [2], [2]], "the cancelled trigger's id left the rounds"
+    assert hook.closed
+    assert not any(polling._POLLERS.values()), "the poller closed with its last trigger"

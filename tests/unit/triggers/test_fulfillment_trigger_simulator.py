@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from airflow_provider_lingxing.api.compact_ids import pack_task_ids
 from airflow_provider_lingxing.api.endpoints import GET_FULFILLMENT_RESULT
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
 from airflow_provider_lingxing.triggers.fulfillment import FulfillmentResultTrigger
@@ -35,7 +36,11 @@ def test_transient_errors_are_retried_inside_the_trigger(lingxing_connection):
         lingxing_conn_id="lingxing_default", seller_id=SELLER_ID, fulfillment_task_ids=task_ids, poll_interval=0.01
     )
     event = asyncio.run(first_event(trigger))
-    assert event == {"status": "success", "seller_id": SELLER_ID, "fulfillment_task_ids": sorted(map(int, task_ids))}
+    assert event == {
+        "status": "success",
+        "seller_id": SELLER_ID,
+        "fulfillment_task_ids": pack_task_ids(map(int, task_ids)),
+    }
     codes = lingxing_connection.stats()["requests"][GET_FULFILLMENT_RESULT.path]
     assert codes.get("http_503", 0) + codes.get("103", 0) > 0
 
