@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import socket
 
-from airflow_provider_lingxing.api.tokens import app_fingerprint, store_key
+from airflow_provider_lingxing.api.tokens import owner_fingerprint, store_key
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
-from tests.support.canned_lingxing import APP_ID, TOKEN_PATH
+from tests.support.canned_lingxing import APP_ID, BASE_URL, TOKEN_PATH
 
-KEY = store_key(app_fingerprint(APP_ID))
+KEY = store_key(owner_fingerprint(BASE_URL, APP_ID))
 
 
 def _attempts(hook_logs: list[dict]) -> list[str]:
