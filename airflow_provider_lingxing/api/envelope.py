@@ -140,8 +140,10 @@ def parse_response(
         if status in (401, 403, 404, 405, 400):
             raise error_for(str(status), f"HTTP {status}{said}", path=path)
         raise errors.LingxingTransientError(f"HTTP {status} with a body that is not a JSON object{said}", path=path)
-    secrets = tuple(secrets)
     code = envelope.get("code")
+    if code is not None and str(code) in SUCCESS_CODES and status < 400 and "data" in envelope:
+        return envelope["data"]
+    secrets = tuple(secrets)  # an error from here on: quote the server's text only scrubbed
     if code is not None:
         code = scrub(str(code), secrets, limit=40)
     message = scrub(str(envelope.get("message") or envelope.get("msg") or ""), secrets)
@@ -149,9 +151,7 @@ def parse_response(
     if request_id is not None:
         request_id = scrub(str(request_id), secrets, limit=100)
     if code is not None and str(code) in SUCCESS_CODES and status < 400:
-        if "data" not in envelope:
-            raise errors.LingxingFatalError("the answer has no `data` field", path=path, request_id=request_id)
-        return envelope["data"]
+        raise errors.LingxingFatalError("the answer has no `data` field", path=path, request_id=request_id)
     if code is None or str(code) in SUCCESS_CODES:
         if status >= 500:
             raise errors.LingxingTransientError(f"HTTP {status}", path=path, request_id=request_id)

@@ -90,11 +90,13 @@ class LingxingHook(BaseHook):
     # -- set-up --------------------------------------------------------------------------------------
 
     @property
-    @airflow_errors
     def settings(self) -> LingxingSettings:
         """The validated connection, read once (raises LingxingInputError before any network call)."""
-        if self._settings is None:
-            self._adopt(settings_from_connection(self.get_connection(self.lingxing_conn_id)))
+        return self._settings or self._read_settings()
+
+    @airflow_errors
+    def _read_settings(self) -> LingxingSettings:
+        self._adopt(settings_from_connection(self.get_connection(self.lingxing_conn_id)))
         assert self._settings is not None
         return self._settings
 
@@ -147,13 +149,15 @@ class LingxingHook(BaseHook):
 
     @property
     def token_keeper(self) -> TokenKeeper:
-        self.settings  # noqa: B018
+        if self._keeper is None:
+            self._read_settings()
         assert self._keeper is not None
         return self._keeper
 
     @property
     def transport(self) -> Transport:
-        self.settings  # noqa: B018
+        if self._transport is None:
+            self._read_settings()
         assert self._transport is not None
         return self._transport
 
