@@ -92,10 +92,10 @@ class LingxingHook(BaseHook):
     @property
     def settings(self) -> LingxingSettings:
         """The validated connection, read once (raises LingxingInputError before any network call)."""
-        return self._settings or self._read_settings()
+        return self._settings or self._load_settings()
 
     @airflow_errors
-    def _read_settings(self) -> LingxingSettings:
+    def _load_settings(self) -> LingxingSettings:
         self._adopt(settings_from_connection(self.get_connection(self.lingxing_conn_id)))
         assert self._settings is not None
         return self._settings
@@ -150,14 +150,14 @@ class LingxingHook(BaseHook):
     @property
     def token_keeper(self) -> TokenKeeper:
         if self._keeper is None:
-            self._read_settings()
+            self._load_settings()
         assert self._keeper is not None
         return self._keeper
 
     @property
     def transport(self) -> Transport:
         if self._transport is None:
-            self._read_settings()
+            self._load_settings()
         assert self._transport is not None
         return self._transport
 
