@@ -100,15 +100,6 @@ def test_the_marker_configures_the_fixture(lingxing_simulator: LingxingSimulator
     assert client.results([task_id])[0]["status_code"] == "Complete"
 
 
-def test_the_plugin_does_not_import_airflow():
-    code = (
-        "import sys, airflow_provider_lingxing.testing.pytest_plugin as p; "
-        "print(sorted(m for m in sys.modules if m == 'airflow' or m.endswith('.simulator')))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
-
-
 def test_the_command_line_serves_until_terminated_and_prints_what_a_client_needs():
     command = [
         sys.executable,
