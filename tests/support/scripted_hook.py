@@ -1,19 +1,29 @@
-"""A scripted Lingxing hook for the operators' unit tests: submissions answered from a script, results served."""
+"""A stand-in for LingxingHook that answers from a script and records every call: for the operator, sensor and
+trigger tests, which are about what those do with the answers, not about the wire."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+Answer = dict[str, Any]
 
-class FakeLingxingHook:
-    """Answers submissions from a script and serves results.
 
-    `script` is a list (one outcome per call, in call order: a dict, an exception, "ok", or a callable of the
-    call giving one) or a single callable applied to every call (for concurrent calls, whose order varies).
-    `max_in_flight` is what the operator may send at once: 1 (the default) keeps the call order fixed.
+class ScriptedHook:
+    """Answers `submit_fulfillment` and `(a)get_fulfillment_results` from a script.
+
+    - `submissions`: one outcome per submission in call order ("ok": a new task id, the default once the list is
+      used up; an answer dict; an exception to raise; or a callable of the call giving one of those), or one
+      callable applied to every call (for concurrent calls, whose order varies).
+    - `results`: per task id, its answer at each poll (None: not in the answer; the last one repeats), or a plain
+      list of answers, each returned whenever its task id is asked for.
+    - `error`: raised by every results call. `seller_id`: every results call must be for this seller.
+    - `blocking=False`: a sync results call fails the test (a trigger must never block its event loop).
+    - `max_in_flight`: what the submit operator may send at once (1, the default, keeps the call order fixed);
+      `latency`: seconds each submission takes.
     """
 
     settings = "checked"
@@ -21,29 +31,39 @@ class FakeLingxingHook:
 
     def __init__(
         self,
-        script: list[Any] | Callable[[dict[str, Any]], Any] | None = None,
-        results: list[dict] | None = None,
+        submissions: Sequence[Any] | Callable[[dict[str, Any]], Any] | None = None,
+        results: Mapping[int, Sequence[Answer | None]] | Sequence[Answer] | None = None,
+        *,
+        error: BaseException | None = None,
+        seller_id: str | None = None,
+        blocking: bool = True,
         max_in_flight: int | None = 1,
         latency: float = 0.0,
     ) -> None:
-        self.script = script if callable(script) else list(script or [])
-        self.submitted: list[dict[str, Any]] = []
-        self.results = results or []
-        self.result_calls: list[tuple[str, list[int]]] = []
-        self.next_task_id = 1003100
-        self.closed = 0
+        self.submissions = submissions if callable(submissions) else list(submissions or [])
+        self.results = results if results is not None else {}
+        self.error = error
+        self.seller_id = seller_id
+        self.blocking = blocking
         self.max_in_flight = max_in_flight
         self.latency = latency
-        self.in_flight = 0
-        self.peak_in_flight = 0
+        self.submitted: list[dict[str, Any]] = []
+        """Each submission that was accepted (not raised)."""
+        self.result_calls: list[tuple[str, list[int]]] = []
+        """(seller_id, task_ids) of each results call."""
+        self.next_task_id = 1003100
+        self.closed = 0
+        self.in_flight = self.peak_in_flight = 0
         self.lock = threading.Lock()
+        self._polls: Counter[int] = Counter()
 
-    def submit_fulfillment(self, region: str, seller_id: str, marketplace_id: str, order_list: list[dict]) -> dict:
+    def submit_fulfillment(self, region: str, seller_id: str, marketplace_id: str, order_list: list[dict]) -> Answer:
         call = {"region": region, "seller_id": seller_id, "marketplace_id": marketplace_id, "order_list": order_list}
         with self.lock:
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-            outcome: Any = self.script if callable(self.script) else (self.script.pop(0) if self.script else "ok")
+            script = self.submissions
+            outcome: Any = script if callable(script) else (script.pop(0) if script else "ok")
         try:
             time.sleep(self.latency)
             if callable(outcome):
@@ -61,12 +81,37 @@ class FakeLingxingHook:
                 self.in_flight -= 1
 
     def sent_ids(self) -> list[int]:
+        """The ids of every order submitted, sorted."""
         return sorted(order["id"] for call in self.submitted for order in call["order_list"])
 
-    def get_fulfillment_results(self, seller_id: str, task_ids: list[int]) -> list[dict]:
+    def _answer(self, seller_id: str, task_ids: Sequence[int]) -> list[Answer]:
+        if self.seller_id is not None:
+            assert seller_id == self.seller_id
         self.result_calls.append((seller_id, list(task_ids)))
-        wanted = {str(i) for i in task_ids}
-        return [r for r in self.results if str(r.get("task_id")) in wanted]
+        if self.error is not None:
+            raise self.error
+        if not isinstance(self.results, Mapping):
+            wanted = {str(task_id) for task_id in task_ids}
+            return [answer for answer in self.results if str(answer.get("task_id")) in wanted]
+        answers = []
+        for task_id in task_ids:
+            steps = self.results.get(task_id, [None])
+            answer = steps[min(self._polls[task_id], len(steps) - 1)]
+            self._polls[task_id] += 1
+            if answer is not None:
+                answers.append(answer)
+        return answers
+
+    def get_fulfillment_results(self, seller_id: str, task_ids: Sequence[int]) -> list[Answer]:
+        if not self.blocking:
+            raise AssertionError("the trigger made a blocking call")
+        return self._answer(seller_id, task_ids)
+
+    async def aget_fulfillment_results(self, seller_id: str, task_ids: Sequence[int]) -> list[Answer]:
+        return self._answer(seller_id, task_ids)
 
     def close(self) -> None:
+        self.closed += 1
+
+    async def aclose(self) -> None:
         self.closed += 1

@@ -13,7 +13,7 @@ from airflow_provider_lingxing.api.results import COLUMNS
 from airflow_provider_lingxing.exceptions import LingxingInputError
 from airflow_provider_lingxing.operators.fulfillment import FulfillmentResultOperator
 from airflow_provider_lingxing.operators.results import MAX_XCOM_ROWS
-from tests.support.scripted_hook import FakeLingxingHook
+from tests.support.scripted_hook import ScriptedHook
 
 
 def complete(task_id: str, result: list | None = None, status: str = "Complete", failure: str | None = None) -> dict:
@@ -46,14 +46,14 @@ SUBMITTED = [
 ]
 
 
-def operator(task_ids, hook: FakeLingxingHook, **kwargs) -> FulfillmentResultOperator:
+def operator(task_ids, hook: ScriptedHook, **kwargs) -> FulfillmentResultOperator:
     op = FulfillmentResultOperator(task_id="load", seller_id="A1SELLER", fulfillment_task_ids=task_ids, **kwargs)
     op.hook = hook
     return op
 
 
 def test_every_submitted_message_gets_a_row_and_pending_tasks_are_skipped(context, captured_log):
-    hook = FakeLingxingHook(
+    hook = ScriptedHook(
         results=[
             complete("1003101", [ERROR_2]),
             complete("1003102"),
@@ -82,7 +82,7 @@ def test_every_submitted_message_gets_a_row_and_pending_tasks_are_skipped(contex
 
 
 def test_bare_task_ids_give_one_row_per_task_without_message_rows(context):
-    hook = FakeLingxingHook(results=[complete("1003101", [ERROR_2]), complete("1003102")])
+    hook = ScriptedHook(results=[complete("1003101", [ERROR_2]), complete("1003102")])
     rows = operator("[1003101, '1003102']", hook).execute(context)
     assert [(r["task_id"], r["message_id"], r["result_code"]) for r in rows] == [
         ("1003101", "2", "Error"),
@@ -92,14 +92,14 @@ def test_bare_task_ids_give_one_row_per_task_without_message_rows(context):
 
 
 def test_a_task_missing_from_the_answer_is_skipped(context, captured_log):
-    op = operator([1003101, 1003999], FakeLingxingHook(results=[complete("1003101")]))
+    op = operator([1003101, 1003999], ScriptedHook(results=[complete("1003101")]))
     log = captured_log(op)
     assert [r["task_id"] for r in op.execute(context)] == ["1003101"]
     assert "1003999 (missing)" in log.text
 
 
 def test_a_failed_task_is_loaded_with_its_failure(context, captured_log):
-    hook = FakeLingxingHook(results=[complete("1003101", status="fatal", failure="Feed rejected")])
+    hook = ScriptedHook(results=[complete("1003101", status="fatal", failure="Feed rejected")])
     op = operator(SUBMITTED[:1], hook)
     log = captured_log(op)
     rows = op.execute(context)
@@ -114,15 +114,15 @@ def test_a_failed_task_is_loaded_with_its_failure(context, captured_log):
 def test_too_many_rows_for_xcom_fail_and_point_at_a_table(context):
     many = [{"task_id": "1003101", "message_ids": [str(i) for i in range(1, MAX_XCOM_ROWS + 2)]}]
     with pytest.raises(AirflowFailException, match="set sql_conn_id") as raised:
-        operator(many, FakeLingxingHook(results=[complete("1003101")])).execute(context)
+        operator(many, ScriptedHook(results=[complete("1003101")])).execute(context)
     assert "10001 result rows" in str(raised.value) and "at most 10,000" in str(raised.value)
     exactly = [{"task_id": "1003101", "message_ids": [str(i) for i in range(1, MAX_XCOM_ROWS + 1)]}]
-    assert len(operator(exactly, FakeLingxingHook(results=[complete("1003101")])).execute(context)) == MAX_XCOM_ROWS
+    assert len(operator(exactly, ScriptedHook(results=[complete("1003101")])).execute(context)) == MAX_XCOM_ROWS
 
 
 def test_fail_on_message_errors_fails_after_the_rows_are_returned(context):
     errors = [{**ERROR_2, "message_id": str(i), "result_description": f"bad {i}"} for i in range(1, 8)]
-    hook = FakeLingxingHook(results=[complete("1003101", errors)])
+    hook = ScriptedHook(results=[complete("1003101", errors)])
     with pytest.raises(AirflowFailException) as raised:
         operator([1003101], hook, fail_on_message_errors=True).execute(context)
     text = str(raised.value)
@@ -132,7 +132,7 @@ def test_fail_on_message_errors_fails_after_the_rows_are_returned(context):
 
 
 def test_without_errors_fail_on_message_errors_passes(context):
-    hook = FakeLingxingHook(results=[complete("1003101")])
+    hook = ScriptedHook(results=[complete("1003101")])
     assert operator([1003101], hook, fail_on_message_errors=True).execute(context)[0]["result_code"] is None
 
 
@@ -153,7 +153,7 @@ def test_without_errors_fail_on_message_errors_passes(context):
     ],
 )
 def test_bad_arguments_are_refused_before_any_call(context, kwargs, message):
-    hook = FakeLingxingHook()
+    hook = ScriptedHook()
     op = FulfillmentResultOperator(
         task_id="load", **{"seller_id": "A1SELLER", "fulfillment_task_ids": [1003101], **kwargs}
     )
@@ -173,7 +173,7 @@ def test_a_bad_table_name_is_refused_when_the_dag_is_parsed(table, message):
 
 
 def test_a_templated_table_name_is_checked_before_any_call(context):
-    hook = FakeLingxingHook(results=[complete("1003101")])
+    hook = ScriptedHook(results=[complete("1003101")])
     op = operator([1003101], hook, sql_conn_id="warehouse", table="{{ params.table }}")
     op.table = "results where 1=1"
     with pytest.raises(LingxingInputError, match=r"^table: must be a table name"):
@@ -193,7 +193,7 @@ def test_an_unsupported_sql_connection_is_refused_before_any_call(context, monke
             return OracleLike()
 
     monkeypatch.setattr(BaseHook, "get_connection", classmethod(lambda cls, conn_id: Connection()))
-    hook = FakeLingxingHook(results=[complete("1003101")])
+    hook = ScriptedHook(results=[complete("1003101")])
     with pytest.raises(LingxingInputError, match="of type 'oracle', which the results table does not support"):
         operator([1003101], hook, sql_conn_id="warehouse").execute(context)
     assert hook.result_calls == []
@@ -202,11 +202,11 @@ def test_an_unsupported_sql_connection_is_refused_before_any_call(context, monke
 def test_a_connection_that_is_not_sql_is_refused(context, monkeypatch):
     class Connection:
         def get_hook(self):
-            return FakeLingxingHook()
+            return ScriptedHook()
 
     monkeypatch.setattr(BaseHook, "get_connection", classmethod(lambda cls, conn_id: Connection()))
     with pytest.raises(LingxingInputError, match=re.escape("not a SQL (DbApiHook) connection")):
-        operator([1003101], FakeLingxingHook(), sql_conn_id="lingxing_default").execute(context)
+        operator([1003101], ScriptedHook(), sql_conn_id="lingxing_default").execute(context)
 
 
 def test_status_sets_are_checked_like_the_sensor_s():
@@ -217,7 +217,7 @@ def test_status_sets_are_checked_like_the_sensor_s():
 
 
 def test_custom_statuses_decide_what_is_loaded(context):
-    hook = FakeLingxingHook(results=[complete("1003101", status="Done"), complete("1003102")])
+    hook = ScriptedHook(results=[complete("1003101", status="Done"), complete("1003102")])
     rows = operator([1003101, 1003102], hook, success_statuses=["done"]).execute(context)
     assert [r["task_id"] for r in rows] == ["1003101"]
 
@@ -225,7 +225,7 @@ def test_custom_statuses_decide_what_is_loaded(context):
 @pytest.mark.parametrize("task_ids", [[], "[]", [[]]])
 def test_nothing_to_load_succeeds_at_once(context, task_ids):
     """A submit task with nothing to send returns []: nothing is fetched, nothing is loaded."""
-    hook = FakeLingxingHook()
+    hook = ScriptedHook()
     assert operator(task_ids, hook).execute(context) == []
     assert hook.result_calls == []
 
@@ -238,7 +238,7 @@ def test_unreported_messages_are_success_only_when_the_summary_counts_them(conte
     short["processing_summary"]["messages_successful"] = "1"  # 3 submitted, Amazon counts 1 success
     missing = complete("1003103")
     missing["processing_summary"]["messages_successful"] = ""
-    hook = FakeLingxingHook(results=[agreeing, short, missing])
+    hook = ScriptedHook(results=[agreeing, short, missing])
     submitted = [
         {"task_id": "1003101", "message_ids": ["1", "2", "3"]},
         {"task_id": "1003102", "message_ids": ["4", "5", "6"]},

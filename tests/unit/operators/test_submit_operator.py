@@ -17,7 +17,7 @@ from airflow_provider_lingxing.exceptions import (
     LingxingSubmissionUncertainError,
 )
 from airflow_provider_lingxing.operators.fulfillment import LingxingSubmitFulfillmentOperator, SubmissionRecord
-from tests.support.scripted_hook import FakeLingxingHook
+from tests.support.scripted_hook import ScriptedHook
 from tests.support.task_instance import FakeTaskInstance
 
 
@@ -34,7 +34,7 @@ def order(n: int, **changes) -> dict:
     return base
 
 
-def operator(orders, hook: FakeLingxingHook | None = None, **kwargs) -> LingxingSubmitFulfillmentOperator:
+def operator(orders, hook: ScriptedHook | None = None, **kwargs) -> LingxingSubmitFulfillmentOperator:
     op = LingxingSubmitFulfillmentOperator(
         task_id="submit",
         region=kwargs.pop("region", "na"),
@@ -43,7 +43,7 @@ def operator(orders, hook: FakeLingxingHook | None = None, **kwargs) -> Lingxing
         orders=orders,
         **kwargs,
     )
-    op.hook = hook or FakeLingxingHook()
+    op.hook = hook or ScriptedHook()
     return op
 
 
@@ -71,7 +71,7 @@ def test_templated_arguments():
 
 
 def test_orders_are_split_into_chunks_and_each_submission_is_returned(variables, context):
-    hook = FakeLingxingHook()
+    hook = ScriptedHook()
     orders = [order(i) for i in range(1, 251)]
     out = operator(orders, hook, max_orders_per_task=100).execute(context)
     assert out == [
@@ -88,22 +88,22 @@ def test_orders_are_split_into_chunks_and_each_submission_is_returned(variables,
 
 
 def test_the_default_chunk_is_100_and_templated_sizes_are_read(variables, context):
-    hook = FakeLingxingHook()
+    hook = ScriptedHook()
     assert len(operator([order(i) for i in range(1, 102)], hook).execute(context)) == 2
     variables.values.clear()
-    hook = FakeLingxingHook()
+    hook = ScriptedHook()
     assert len(operator([order(i) for i in range(1, 11)], hook, max_orders_per_task="3").execute(context)) == 4
 
 
 def test_orders_rendered_as_text_are_read_back(variables, context):
-    hook = FakeLingxingHook()
+    hook = ScriptedHook()
     out = operator(str([order(1), order(2)]), hook).execute(context)
     assert out == [{"task_id": "1003101", "message_ids": ["1", "2"]}]
 
 
 def test_chunks_go_concurrently_up_to_the_endpoint_capacity(variables, context):
     """100 chunks at 20 ms each: 10 in flight at once (submitFulfillment's bucket), never more, each sent once."""
-    hook = FakeLingxingHook(max_in_flight=None, latency=0.02)
+    hook = ScriptedHook(max_in_flight=None, latency=0.02)
     out = operator([order(i) for i in range(1, 1001)], hook, max_orders_per_task=10).execute(context)
     assert hook.peak_in_flight == 10
     assert hook.sent_ids() == list(range(1, 1001))
@@ -113,21 +113,21 @@ def test_chunks_go_concurrently_up_to_the_endpoint_capacity(variables, context):
 
 
 def test_pool_slots_bound_the_chunks_in_flight(variables, context):
-    hook = FakeLingxingHook(max_in_flight=3, latency=0.02)
+    hook = ScriptedHook(max_in_flight=3, latency=0.02)
     operator([order(i) for i in range(1, 101)], hook, max_orders_per_task=10).execute(context)
     assert hook.peak_in_flight == 3
 
 
 @pytest.mark.parametrize("size", [0, -1, "x", 1.5, True, "²"])
 def test_a_bad_chunk_size_is_refused_before_any_call(variables, context, size):
-    hook = FakeLingxingHook()
+    hook = ScriptedHook()
     with pytest.raises(LingxingInputError, match=r"^max_orders_per_task: must be a positive integer"):
         operator([order(1)], hook, max_orders_per_task=size).execute(context)
     assert hook.submitted == [] and variables.sets == 0
 
 
 def test_every_problem_is_reported_before_any_call(variables, context):
-    hook = FakeLingxingHook()
+    hook = ScriptedHook()
     orders = [order(i) for i in range(1, 151)]
     del orders[120]["tracking_no"]
     orders[149]["id"] = 3
@@ -141,7 +141,7 @@ def test_every_problem_is_reported_before_any_call(variables, context):
 
 
 def test_an_uncertain_chunk_fails_without_retry_and_is_never_sent_again(variables, context):
-    hook = FakeLingxingHook(["ok", LingxingSubmissionUncertainError("connection dropped after sending")])
+    hook = ScriptedHook(["ok", LingxingSubmissionUncertainError("connection dropped after sending")])
     orders = [order(i) for i in range(1, 301)]
     with pytest.raises(AirflowFailException) as raised:
         operator(orders, hook, max_orders_per_task=100).execute(context)
@@ -152,7 +152,7 @@ def test_an_uncertain_chunk_fails_without_retry_and_is_never_sent_again(variable
     assert "do not submit these orders again: task 1003101 (ids 1, 2, 3, 4, 5 … (100 in all))" in text
     assert len(hook.submitted) == 1
 
-    clear = FakeLingxingHook()
+    clear = ScriptedHook()
     clear.next_task_id = 1003200
     out = operator(orders, clear, max_orders_per_task=100).execute(retry())
     assert clear.sent_ids() == list(range(201, 301)), "the uncertain chunk is never sent again; the unsent one is"
@@ -167,7 +167,7 @@ def refuse_chunk_of(first_id: int, error: Exception):
 def test_a_chunk_refused_for_a_passing_reason_goes_again_one_at_a_time(variables, context, captured_log):
     """A rate limit (or a token rotated by another client) that outlasted the hook's retries: the chunk goes
     again in the same execution, and the rest one chunk at a time."""
-    hook = FakeLingxingHook([LingxingRateLimitError("bucket full", code="3001008")], max_in_flight=None)
+    hook = ScriptedHook([LingxingRateLimitError("bucket full", code="3001008")], max_in_flight=None)
     op = operator([order(i) for i in range(1, 31)], hook, max_orders_per_task=10)
     log = captured_log(op)
     out = op.execute(context)
@@ -178,7 +178,7 @@ def test_a_chunk_refused_for_a_passing_reason_goes_again_one_at_a_time(variables
 
 def test_a_retry_after_a_refused_chunk_resumes_after_the_accepted_ones(variables, context):
     refused = LingxingRateLimitError("bucket full", code="3001008")
-    hook = FakeLingxingHook(refuse_chunk_of(201, refused))
+    hook = ScriptedHook(refuse_chunk_of(201, refused))
     orders = [order(i) for i in range(1, 451)]
     with pytest.raises(AirflowException) as raised:
         operator(orders, hook, max_orders_per_task=100).execute(context)
@@ -189,7 +189,7 @@ def test_a_retry_after_a_refused_chunk_resumes_after_the_accepted_ones(variables
     assert "task 1003101 (ids 1, 2, 3" in text and "task 1003102 (ids 101, 102, 103" in text
     assert "a retry or the next run sends it" in text
 
-    again = FakeLingxingHook()
+    again = ScriptedHook()
     again.next_task_id = 1003200
     out = operator(orders, again, max_orders_per_task=100).execute(retry())
     assert [s["message_ids"][0] for s in out] == ["1", "101", "301", "401", "201"]
@@ -198,10 +198,10 @@ def test_a_retry_after_a_refused_chunk_resumes_after_the_accepted_ones(variables
 
 
 def test_a_refusal_of_the_call_releases_the_chunk_and_fails_without_retry(variables, context):
-    hook = FakeLingxingHook([LingxingAuthError("ip not permit, add ip to white list", code="3001002")])
+    hook = ScriptedHook([LingxingAuthError("ip not permit, add ip to white list", code="3001002")])
     with pytest.raises(AirflowFailException, match="fix the cause, then clear this task"):
         operator([order(1), order(2)], hook).execute(context)
-    cleared = FakeLingxingHook()
+    cleared = ScriptedHook()
     assert operator([order(1), order(2)], cleared).execute(retry()) == [
         {"task_id": "1003101", "message_ids": ["1", "2"]}
     ]
@@ -211,18 +211,18 @@ def test_a_102_keeps_the_named_order_refused_until_it_changes_and_releases_the_r
     """The 102 scenario: chunk 1 accepted, chunk 2 refused for its order 4. A clear with the order fixed sends the
     fixed order and its chunk-mate once, and chunk 1 never again; unchanged, the refused order is not sent."""
     refusal = LingxingBadRequestError("orderList[1].carrierCode承运商code不能为空", code="102")
-    hook = FakeLingxingHook(["ok", refusal])
+    hook = ScriptedHook(["ok", refusal])
     orders = [order(i) for i in range(1, 5)]
     with pytest.raises(AirflowFailException) as raised:
         operator(orders, hook, max_orders_per_task=2).execute(context)
     assert "ids 4 are kept refused until changed" in str(raised.value)
 
-    unchanged = FakeLingxingHook()
+    unchanged = ScriptedHook()
     unchanged.next_task_id = 1003200
     out = operator(orders, unchanged, max_orders_per_task=2).execute(retry())
     assert unchanged.sent_ids() == [3], "the chunk-mate goes; the refused order, unchanged, does not"
 
-    fixed = FakeLingxingHook()
+    fixed = ScriptedHook()
     fixed.next_task_id = 1003300
     orders[3] = order(4, carrier_code="USPS")
     out = operator(orders, fixed, max_orders_per_task=2).execute(retry(3))
@@ -233,10 +233,10 @@ def test_a_102_keeps_the_named_order_refused_until_it_changes_and_releases_the_r
 
 def test_a_clear_after_success_returns_the_stored_tasks_and_sends_nothing(variables, context, captured_log):
     """30 orders in 6 tasks; the usual reaction to a downstream failure is to clear the submit task too."""
-    hook = FakeLingxingHook()
+    hook = ScriptedHook()
     orders = [order(i) for i in range(1, 31)]
     first = operator(orders, hook, max_orders_per_task=5).execute(context)
-    cleared = FakeLingxingHook()
+    cleared = ScriptedHook()
     op = operator(orders, cleared, max_orders_per_task=5)
     log = captured_log(op)
     assert op.execute(retry()) == first
@@ -246,12 +246,12 @@ def test_a_clear_after_success_returns_the_stored_tasks_and_sends_nothing(variab
 
 
 def test_an_unexpected_error_while_sending_counts_as_uncertain(variables, context, captured_log):
-    hook = FakeLingxingHook([RuntimeError("worker lost its socket")])
+    hook = ScriptedHook([RuntimeError("worker lost its socket")])
     with pytest.raises(
         AirflowFailException, match=re.escape("it may have reached Lingxing (RuntimeError: worker lost its socket")
     ):
         operator([order(1)], hook).execute(context)
-    again = FakeLingxingHook()
+    again = ScriptedHook()
     op = operator([order(1)], again)
     log = captured_log(op)
     assert op.execute(retry()) == []
@@ -260,16 +260,16 @@ def test_an_unexpected_error_while_sending_counts_as_uncertain(variables, contex
 
 
 def test_an_answer_without_task_id_counts_as_uncertain(variables, context):
-    hook = FakeLingxingHook([{"task_status": "in_process"}])
+    hook = ScriptedHook([{"task_status": "in_process"}])
     with pytest.raises(AirflowFailException, match="carries no task id"):
         operator([order(1)], hook).execute(context)
 
 
 def test_a_changed_order_list_keeps_the_accepted_orders_and_sends_the_new_ones(variables, context):
-    hook = FakeLingxingHook(refuse_chunk_of(2, LingxingRateLimitError("bucket full", code="3001008")))
+    hook = ScriptedHook(refuse_chunk_of(2, LingxingRateLimitError("bucket full", code="3001008")))
     with pytest.raises(AirflowException):
         operator([order(1), order(2)], hook, max_orders_per_task=1).execute(context)
-    again = FakeLingxingHook()
+    again = ScriptedHook()
     again.next_task_id = 1003200
     out = operator([order(1, tracking_no="CHANGED"), order(3)], again, max_orders_per_task=1).execute(retry())
     assert again.sent_ids() == [3], "order 1 was accepted: never sent again, even changed"
@@ -281,7 +281,7 @@ def test_a_changed_order_list_keeps_the_accepted_orders_and_sends_the_new_ones(v
 
 def test_progress_that_cannot_be_recorded_stops_before_sending(variables, context):
     variables.fail_set_after = 0
-    hook = FakeLingxingHook()
+    hook = ScriptedHook()
     with pytest.raises(AirflowException, match="its sending mark could not be recorded"):
         operator([order(1)], hook).execute(context)
     assert hook.submitted == []
@@ -289,7 +289,7 @@ def test_progress_that_cannot_be_recorded_stops_before_sending(variables, contex
 
 def test_an_accepted_chunk_that_cannot_be_recorded_stops_the_rest(variables, context):
     variables.fail_set_after = 1
-    hook = FakeLingxingHook()
+    hook = ScriptedHook()
     with pytest.raises(AirflowFailException) as raised:
         operator([order(1), order(2)], hook, max_orders_per_task=1).execute(context)
     assert "accepted as task 1003101 (task status in_process; the record could not be written" in str(raised.value)
@@ -298,7 +298,7 @@ def test_an_accepted_chunk_that_cannot_be_recorded_stops_the_rest(variables, con
 
 
 def test_a_missing_lingxing_connection_fails_before_anything_is_recorded(variables, context):
-    class NoConnection(FakeLingxingHook):
+    class NoConnection(ScriptedHook):
         @property
         def settings(self):
             raise RuntimeError("The conn_id `lingxing_default` isn't defined")
@@ -341,7 +341,7 @@ def test_a_record_written_before_the_ledger_is_read(variables, context):
     old = {"fingerprint": "x", "submitted": [{"task_id": "1003050", "message_ids": ["1"]}], "in_flight": None}
     old["in_flight"] = {"chunk": 1, "message_ids": ["2"]}
     variables.values[key] = json.dumps(old)
-    hook = FakeLingxingHook()
+    hook = ScriptedHook()
     out = operator([order(1), order(2), order(3)], hook, max_orders_per_task=1).execute(retry())
     assert hook.sent_ids() == [3]
     assert [t["task_id"] for t in out] == ["1003050", "1003101"]
