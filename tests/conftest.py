@@ -19,6 +19,7 @@ unique dag id. Each run syncs the whole folder into the DB, as Airflow 3's dag.t
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -129,3 +130,15 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowHo
 def variables(monkeypatch: pytest.MonkeyPatch) -> VariableStore:
     """Airflow Variables in a dict for this test, served through `airflow.sdk.Variable` (tests/support/variables.py)."""
     return VariableStore().serve(monkeypatch)
+
+
+@pytest.fixture
+def captured_log(caplog: pytest.LogCaptureFixture):
+    """Route an operator's, sensor's or trigger's logger to caplog (Airflow 3 logs through structlog)."""
+    caplog.set_level(logging.INFO, logger="lingxing.test")
+
+    def attach(obj: Any) -> pytest.LogCaptureFixture:
+        obj._cached_logger = obj._log = logging.getLogger("lingxing.test")
+        return caplog
+
+    return attach

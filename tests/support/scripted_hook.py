@@ -7,6 +7,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 Answer = dict[str, Any]
@@ -28,6 +29,7 @@ class ScriptedHook:
 
     settings = "checked"
     """The connection as the real hook reads it before anything is sent."""
+    app_id, base_url = "ak_ScriptedHook1", "https://lingxing.test"
 
     def __init__(
         self,
@@ -109,6 +111,14 @@ class ScriptedHook:
 
     async def aget_fulfillment_results(self, seller_id: str, task_ids: Sequence[int]) -> list[Answer]:
         return self._answer(seller_id, task_ids)
+
+    async def asettings(self) -> SimpleNamespace:
+        """What a trigger's poller is keyed by: the connection's app id and Base URL."""
+        return SimpleNamespace(app_id=self.app_id, base_url=self.base_url)
+
+    def fallback_note(self) -> str:
+        """The real hook's note when the connection's Redis is unreachable: never, here."""
+        return ""
 
     def close(self) -> None:
         self.closed += 1

@@ -12,14 +12,20 @@ class FakeTaskInstance:
     first reschedule date a reschedule-mode sensor asks for."""
 
     def __init__(
-        self, task_id: str = "submit", try_number: int = 1, *, dag_id: str = "mark_shipped", map_index: int = -1
+        self,
+        task_id: str = "submit",
+        try_number: int = 1,
+        *,
+        dag_id: str = "mark_shipped",
+        map_index: int = -1,
+        start_date: datetime | None = None,
     ) -> None:
         self.dag_id = dag_id
         self.run_id = "manual__2026-03-01T00:00:00+00:00"
         self.task_id = task_id
         self.map_index = map_index
         self.try_number = try_number
-        self.start_date = datetime.now(timezone.utc)
+        self.start_date = start_date or datetime.now(timezone.utc)
         self.first_reschedule: datetime | None = None
         self.xcom: dict[str, Any] = {}
 

@@ -14,26 +14,15 @@ from airflow_provider_lingxing.api.orders import (
     order_problems,
     submission,
 )
+from tests.support import samples
+from tests.support.samples import DROP
 
 ID_RULE = "must be a positive integer (an int or a string of ASCII digits) no larger than 9223372036854775807 (2**63-1)"
 QUANTITY_RULE = "must be a positive integer (an int or a string of ASCII digits) no larger than 999999999"
 
 
 def order(n: int = 1, **changes) -> dict:
-    base = {
-        "id": n,
-        "platform_order_no": f"111-0000000-{n:07d}",
-        "tracking_no": f"1Z{n:08d}",
-        "carrier_code": "UPS",
-        "carrier_name": "UPS",
-        "shipping_service": "Ground",
-        "order_item": [{"order_item_no": f"{n:014d}", "quantity": 1}],
-    }
-    base.update(changes)
-    return {k: v for k, v in base.items() if v is not DROP}
-
-
-DROP = object()
+    return samples.order(n, **{"shipping_service": "Ground", **changes})
 
 
 def test_a_valid_list_has_no_problem():

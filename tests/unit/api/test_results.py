@@ -15,6 +15,7 @@ from airflow_provider_lingxing.api.results import (
     task_rows,
     xcom_row,
 )
+from tests.support.samples import task_result
 
 FETCHED_AT = pendulum.datetime(2026, 3, 1, 12, 0, 0, tz="UTC")
 
@@ -44,14 +45,8 @@ DOCUMENTED = {
 def complete(task_id: str = "1003100", result: list | None = None, **summary_counts) -> dict:
     counts = {"messages_processed": "3", "messages_successful": "2", "messages_with_error": "1"}
     counts.update(summary_counts)
-    return {
-        "task_id": task_id,
-        "status_code": "Complete",
-        "ship_time": "1772366400",
-        "processing_summary": {**counts, "messages_with_warning": "0"},
-        "result": result or [],
-        "failure": None,
-    }
+    counts["messages_with_warning"] = "0"
+    return task_result(task_id, messages=result, summary=counts, ship_time="1772366400")
 
 
 def test_the_columns_are_the_issue_s_in_order_with_one_type_each():

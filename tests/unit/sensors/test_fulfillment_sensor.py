@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -27,86 +26,47 @@ from airflow_provider_lingxing.exceptions import (
 )
 from airflow_provider_lingxing.sensors.fulfillment import DEFERRAL_GRACE_SECONDS, FulfillmentResultSensor
 from airflow_provider_lingxing.triggers.fulfillment import FulfillmentResultTrigger
+from tests.support.samples import SELLER_ID, task_result
+from tests.support.scripted_hook import ScriptedHook
 
-SELLER = "A1MQMW3JWPNCBX"
 ID_RULE = "must be a positive integer (an int or a string of ASCII digits) no larger than 9223372036854775807 (2**63-1)"
-
-
-def result(task_id: int, status: str | None = "Complete", failure: str | None = None) -> dict:
-    """One getFulfillmentResult item in the documented shape."""
-    return {
-        "result": [],
-        "task_id": str(task_id),
-        "status_code": status,
-        "ship_time": "1675848605",
-        "processing_summary": {"messages_processed": "1", "messages_successful": "1"},
-        "failure": failure,
-    }
-
-
-class ScriptedHook:
-    """`script[task_id]` lists the task's answer at each poll (None: not returned); the last one repeats."""
-
-    def __init__(self, script: dict[int, list[dict | None]]) -> None:
-        self.script = script
-        self.calls: list[tuple[str, list[int]]] = []
-        self._polls: Counter[int] = Counter()
-
-    def get_fulfillment_results(self, seller_id: str, task_ids: list[int]) -> list[dict]:
-        self.calls.append((seller_id, list(task_ids)))
-        answers = []
-        for task_id in task_ids:
-            steps = self.script.get(task_id, [None])
-            answer = steps[min(self._polls[task_id], len(steps) - 1)]
-            self._polls[task_id] += 1
-            if answer is not None:
-                answers.append(answer)
-        return answers
-
-    async def aget_fulfillment_results(self, seller_id: str, task_ids: list[int]) -> list[dict]:
-        return self.get_fulfillment_results(seller_id, task_ids)
-
-    def fallback_note(self) -> str:
-        return ""
 
 
 def make_sensor(hook: ScriptedHook | None, task_ids=(1, 2, 3), **kwargs) -> FulfillmentResultSensor:
     kwargs.setdefault("poke_interval", 0)
     kwargs.setdefault("timeout", 60)
     sensor = FulfillmentResultSensor(
-        task_id="wait_for_amazon", seller_id=kwargs.pop("seller_id", SELLER), fulfillment_task_ids=task_ids, **kwargs
+        task_id="wait_for_amazon", seller_id=kwargs.pop("seller_id", SELLER_ID), fulfillment_task_ids=task_ids, **kwargs
     )
     if hook is not None:
         sensor.hook = hook
     return sensor
 
 
-class NoCalls:
+def no_calls() -> ScriptedHook:
     """A hook that must not be reached: bad input is refused before any API call."""
-
-    def get_fulfillment_results(self, *args):
-        raise AssertionError("the API was called")
+    return ScriptedHook(error=AssertionError("the API was called"))
 
 
 def test_all_complete_at_first_poke_returns_results_in_task_id_order(context):
-    hook = ScriptedHook({1: [result(1)], 2: [result(2)], 3: [result(3)]})
+    hook = ScriptedHook(results={1: [task_result(1)], 2: [task_result(2)], 3: [task_result(3)]})
     returned = make_sensor(hook, task_ids=["3", 1, 2, "2"]).execute(context)
-    assert returned == [result(1), result(2), result(3)]
-    assert hook.calls == [(SELLER, [1, 2, 3])]
+    assert returned == [task_result(1), task_result(2), task_result(3)]
+    assert hook.result_calls == [(SELLER_ID, [1, 2, 3])]
 
 
 def test_each_poke_asks_only_for_pending_ids(context, captured_log):
     hook = ScriptedHook(
-        {
-            1: [result(1)],
-            2: [result(2, "pending"), result(2, "in_process"), result(2)],
-            3: [None, result(3)],
+        results={
+            1: [task_result(1)],
+            2: [task_result(2, "pending"), task_result(2, "in_process"), task_result(2)],
+            3: [None, task_result(3)],
         }
     )
     sensor = make_sensor(hook)
     log = captured_log(sensor)
-    assert sensor.execute(context) == [result(1), result(2), result(3)]
-    assert [ids for _, ids in hook.calls] == [[1, 2, 3], [2, 3], [2]]
+    assert sensor.execute(context) == [task_result(1), task_result(2), task_result(3)]
+    assert [ids for _, ids in hook.result_calls] == [[1, 2, 3], [2, 3], [2]]
     assert [r.getMessage() for r in log.records if "complete" in r.getMessage()] == [
         "1/3 complete, 0 failed, 2 pending (statuses: missing=1, pending=1)",
         "2/3 complete, 0 failed, 1 pending (statuses: in_process=1)",
@@ -116,40 +76,40 @@ def test_each_poke_asks_only_for_pending_ids(context, captured_log):
 
 def test_a_failed_task_fails_at_once_without_retry_naming_id_and_reason(context):
     hook = ScriptedHook(
-        {
-            1: [result(1)],
-            2: [result(2, "fatal", failure="Amazon refused: seller token revoked")],
-            3: [result(3, "in_process")],
+        results={
+            1: [task_result(1)],
+            2: [task_result(2, "fatal", failure="Amazon refused: seller token revoked")],
+            3: [task_result(3, "in_process")],
         }
     )
     with pytest.raises(AirflowFailException) as info:
         make_sensor(hook, retries=3).execute(context)
     assert "1 of 3 mark-shipped tasks failed: 2 (status fatal: Amazon refused: seller token revoked)" in str(info.value)
-    assert len(hook.calls) == 1
+    assert len(hook.result_calls) == 1
 
 
 @pytest.mark.parametrize("status", ["cancelled", "FATAL"])
 def test_failure_statuses_fail_case_insensitively(context, status):
-    hook = ScriptedHook({1: [result(1, "in_process"), result(1, status)]})
+    hook = ScriptedHook(results={1: [task_result(1, "in_process"), task_result(1, status)]})
     with pytest.raises(AirflowFailException, match=rf"1 \(status {status}\)"):
         make_sensor(hook, task_ids=[1]).execute(context)
-    assert len(hook.calls) == 2
+    assert len(hook.result_calls) == 2
 
 
 def test_failure_reason_fails_even_with_complete_status(context):
-    hook = ScriptedHook({1: [result(1, "Complete", failure="feed rejected")]})
+    hook = ScriptedHook(results={1: [task_result(1, "Complete", failure="feed rejected")]})
     with pytest.raises(AirflowFailException, match="feed rejected"):
         make_sensor(hook, task_ids=[1]).execute(context)
 
 
 def test_soft_fail_skips_a_failed_task(context):
-    hook = ScriptedHook({1: [result(1, "cancelled")]})
+    hook = ScriptedHook(results={1: [task_result(1, "cancelled")]})
     with pytest.raises(AirflowSkipException):
         make_sensor(hook, task_ids=[1], soft_fail=True).execute(context)
 
 
 def test_custom_statuses(context):
-    hook = ScriptedHook({1: [result(1, "Complete"), result(1, "DONE")], 2: [result(2, "done")]})
+    hook = ScriptedHook(results={1: [task_result(1, "Complete"), task_result(1, "DONE")], 2: [task_result(2, "done")]})
     returned = make_sensor(hook, task_ids=[1, 2], success_statuses=["done"], failure_statuses=["rejected"]).execute(
         context
     )
@@ -157,7 +117,7 @@ def test_custom_statuses(context):
 
 
 def test_timeout_names_pending_ids_and_their_last_status(context):
-    hook = ScriptedHook({1: [result(1)], 2: [result(2, "in_process")], 3: [None]})
+    hook = ScriptedHook(results={1: [task_result(1)], 2: [task_result(2, "in_process")], 3: [None]})
     with pytest.raises(AirflowSensorTimeout) as info:
         make_sensor(hook, timeout=0).execute(context)
     message = str(info.value)
@@ -168,7 +128,9 @@ def test_timeout_names_pending_ids_and_their_last_status(context):
 
 @pytest.mark.parametrize("mode", ["poke", "reschedule"])
 def test_timeout_lists_the_unknown_statuses_seen_each_warned_once(context, captured_log, mode):
-    hook = ScriptedHook({1: [result(1, "shipped")], 2: [result(2, "on_hold")], 3: [result(3, "Done")]})
+    hook = ScriptedHook(
+        results={1: [task_result(1, "shipped")], 2: [task_result(2, "on_hold")], 3: [task_result(3, "Done")]}
+    )
     sensor = make_sensor(hook, timeout=0, mode=mode)
     log = captured_log(sensor)
     with pytest.raises(AirflowSensorTimeout) as info:
@@ -184,44 +146,43 @@ def test_timeout_lists_the_unknown_statuses_seen_each_warned_once(context, captu
 
 
 def test_poke_mode_warns_once_per_task_across_pokes(context, captured_log):
-    hook = ScriptedHook({1: [result(1, "shipped"), result(1, "shipped"), result(1, "verified"), result(1)]})
+    hook = ScriptedHook(
+        results={1: [task_result(1, "shipped"), task_result(1, "shipped"), task_result(1, "verified"), task_result(1)]}
+    )
     sensor = make_sensor(hook, task_ids=[1])
     log = captured_log(sensor)
-    assert sensor.execute(context) == [result(1)]
-    assert len(hook.calls) == 4
+    assert sensor.execute(context) == [task_result(1)]
+    assert len(hook.result_calls) == 4
     warnings = [r.getMessage() for r in log.records if r.levelname == "WARNING" and r.getMessage().startswith("Task ")]
     assert [w[:30] for w in warnings] == ["Task 1 has status 'shipped', w"]
 
 
 def test_done_in_any_case_is_complete_by_default(context):
-    hook = ScriptedHook({1: [result(1, "done")], 2: [result(2, "DONE")], 3: [result(3)]})
+    hook = ScriptedHook(results={1: [task_result(1, "done")], 2: [task_result(2, "DONE")], 3: [task_result(3)]})
     assert [r["status_code"] for r in make_sensor(hook).execute(context)] == ["done", "DONE", "Complete"]
 
 
 def test_timeout_with_soft_fail_skips(context):
-    hook = ScriptedHook({1: [result(1, "in_process")]})
+    hook = ScriptedHook(results={1: [task_result(1, "in_process")]})
     with pytest.raises(AirflowSkipException):
         make_sensor(hook, task_ids=[1], timeout=0, soft_fail=True).execute(context)
 
 
 def test_api_errors_propagate_for_airflow_retries(context):
-    class Failing:
-        def get_fulfillment_results(self, *args):
-            raise LingxingTransientError("HTTP 502", path="/pb/mp/order/getFulfillmentResult")
-
-    sensor = make_sensor(None)
-    sensor.hook = Failing()
+    sensor = make_sensor(
+        ScriptedHook(error=LingxingTransientError("HTTP 502", path="/pb/mp/order/getFulfillmentResult"))
+    )
     with pytest.raises(LingxingTransientError):
         sensor.execute(context)
 
 
 def test_reschedule_mode_frees_the_slot_and_repolls_all_ids_in_the_next_process(context):
-    hook = ScriptedHook({1: [result(1)], 2: [result(2, "in_process"), result(2)]})
+    hook = ScriptedHook(results={1: [task_result(1)], 2: [task_result(2, "in_process"), task_result(2)]})
     with pytest.raises(AirflowRescheduleException):
         make_sensor(hook, task_ids=[1, 2], mode="reschedule", poke_interval=30).execute(context)
     again = make_sensor(hook, task_ids=[1, 2], mode="reschedule", poke_interval=30)
-    assert again.execute(context) == [result(1), result(2)]
-    assert [ids for _, ids in hook.calls] == [[1, 2], [1, 2]]
+    assert again.execute(context) == [task_result(1), task_result(2)]
+    assert [ids for _, ids in hook.result_calls] == [[1, 2], [1, 2]]
 
 
 @pytest.mark.parametrize(
@@ -246,7 +207,7 @@ def test_bad_input_fails_before_any_call_and_is_not_retried(context, kwargs, cul
     sensor = make_sensor(None, task_ids=kwargs.get("task_ids", [1]), deferrable=deferrable, soft_fail=True)
     if "seller_id" in kwargs:
         sensor.seller_id = kwargs["seller_id"]
-    sensor.hook = NoCalls()
+    sensor.hook = no_calls()
     with pytest.raises(LingxingInputError) as info:
         sensor.execute(context)
     assert culprit in str(info.value)
@@ -258,7 +219,7 @@ def test_bad_input_fails_before_any_call_and_is_not_retried(context, kwargs, cul
 def test_nothing_to_wait_for_succeeds_at_once(context, task_ids, deferrable):
     """A submit task with nothing to send returns []: the sensor succeeds without a call."""
     sensor = make_sensor(None, task_ids=task_ids, deferrable=deferrable)
-    sensor.hook = NoCalls()
+    sensor.hook = no_calls()
     assert sensor.execute(context) == []
 
 
@@ -275,17 +236,19 @@ def test_nothing_to_wait_for_succeeds_at_once(context, task_ids, deferrable):
     ],
 )
 def test_accepts_lists_xcom_of_the_submit_operator_and_rendered_text(context, rendered, asked):
-    hook = ScriptedHook({7: [result(7)], 8: [result(8)]})
+    hook = ScriptedHook(results={7: [task_result(7)], 8: [task_result(8)]})
     make_sensor(hook, task_ids=rendered).execute(context)
-    assert hook.calls == [(SELLER, asked)]
+    assert hook.result_calls == [(SELLER_ID, asked)]
 
 
 def test_templated_fields_render_before_validation(context):
-    sensor = make_sensor(ScriptedHook({5: [result(5)]}), task_ids="{{ params.ids }}", seller_id="{{ params.seller }}")
+    sensor = make_sensor(
+        ScriptedHook(results={5: [task_result(5)]}), task_ids="{{ params.ids }}", seller_id="{{ params.seller }}"
+    )
     assert set(sensor.template_fields) == {"seller_id", "fulfillment_task_ids", "lingxing_conn_id"}
-    sensor.render_template_fields({"params": {"ids": ["5"], "seller": SELLER}})
-    assert sensor.execute(context) == [result(5)]
-    assert sensor.hook.calls == [(SELLER, [5])]
+    sensor.render_template_fields({"params": {"ids": ["5"], "seller": SELLER_ID}})
+    assert sensor.execute(context) == [task_result(5)]
+    assert sensor.hook.result_calls == [(SELLER_ID, [5])]
 
 
 @pytest.mark.parametrize(
@@ -305,7 +268,7 @@ def test_bad_status_sets_fail_when_the_dag_is_parsed(kwargs, culprit):
 
 
 def test_deferrable_pokes_once_then_defers_with_only_pending_ids(context):
-    hook = ScriptedHook({1: [result(1)], 2: [result(2, "in_process")], 3: [None]})
+    hook = ScriptedHook(results={1: [task_result(1)], 2: [task_result(2, "in_process")], 3: [None]})
     sensor = make_sensor(hook, deferrable=True, poke_interval=45, timeout=timedelta(hours=2), lingxing_conn_id="lx")
     with pytest.raises(TaskDeferred) as info:
         sensor.execute(context)
@@ -317,7 +280,7 @@ def test_deferrable_pokes_once_then_defers_with_only_pending_ids(context):
     assert classpath == "airflow_provider_lingxing.triggers.fulfillment.FulfillmentResultTrigger"
     assert kwargs == {
         "lingxing_conn_id": "lx",
-        "seller_id": SELLER,
+        "seller_id": SELLER_ID,
         "fulfillment_task_ids": pack_task_ids([1, 2, 3]),
         "pending_task_ids": pack_task_ids([2, 3]),
         "poll_interval": 45.0,
@@ -325,14 +288,14 @@ def test_deferrable_pokes_once_then_defers_with_only_pending_ids(context):
         "success_statuses": ["Complete", "done"],
         "failure_statuses": ["fatal", "cancelled"],
     }
-    assert len(hook.calls) == 1
+    assert len(hook.result_calls) == 1
 
 
 def test_the_deferral_itself_times_out_when_the_sensor_does(context, monkeypatch):
     """If the trigger's own clock is lost, Airflow still ends the wait: timeout = what is left, plus a grace."""
     now = context["ti"].start_date.timestamp() + 1800
     monkeypatch.setattr("airflow_provider_lingxing.sensors.fulfillment.time.time", lambda: now)
-    sensor = make_sensor(ScriptedHook({}), deferrable=True, timeout=timedelta(hours=2))
+    sensor = make_sensor(ScriptedHook(results={}), deferrable=True, timeout=timedelta(hours=2))
     with pytest.raises(TaskDeferred) as info:
         sensor.execute(context)
     assert info.value.timeout == timedelta(seconds=5400 + DEFERRAL_GRACE_SECONDS)
@@ -342,13 +305,13 @@ def test_the_deferral_itself_times_out_when_the_sensor_does(context, monkeypatch
 def test_a_deferral_past_its_timeout_is_a_sensor_timeout_and_soft_fail_skips(context):
     fail = {"error": "Trigger timeout"}
     with pytest.raises(AirflowSensorTimeout):
-        make_sensor(NoCalls(), deferrable=True).resume_execution("__fail__", fail, context)
+        make_sensor(no_calls(), deferrable=True).resume_execution("__fail__", fail, context)
     with pytest.raises(AirflowSkipException):
-        make_sensor(NoCalls(), deferrable=True, soft_fail=True).resume_execution("__fail__", fail, context)
+        make_sensor(no_calls(), deferrable=True, soft_fail=True).resume_execution("__fail__", fail, context)
 
 
 def test_the_connection_id_is_templated_and_reaches_the_trigger(context):
-    sensor = make_sensor(ScriptedHook({}), deferrable=True, lingxing_conn_id="{{ params.conn }}")
+    sensor = make_sensor(ScriptedHook(results={}), deferrable=True, lingxing_conn_id="{{ params.conn }}")
     sensor.render_template_fields({"params": {"conn": "lingxing_eu"}})
     assert sensor.lingxing_conn_id == "lingxing_eu"
     with pytest.raises(TaskDeferred) as info:
@@ -357,12 +320,12 @@ def test_the_connection_id_is_templated_and_reaches_the_trigger(context):
 
 
 def test_deferrable_finishes_without_deferring_when_all_done_at_first_poke(context):
-    hook = ScriptedHook({1: [result(1)]})
-    assert make_sensor(hook, task_ids=[1], deferrable=True).execute(context) == [result(1)]
+    hook = ScriptedHook(results={1: [task_result(1)]})
+    assert make_sensor(hook, task_ids=[1], deferrable=True).execute(context) == [task_result(1)]
 
 
 def test_deferrable_first_poke_failure_fails_and_soft_fail_skips(context):
-    hook = ScriptedHook({1: [result(1, "fatal", failure="bad carrier")]})
+    hook = ScriptedHook(results={1: [task_result(1, "fatal", failure="bad carrier")]})
     with pytest.raises(AirflowFailException, match="bad carrier"):
         make_sensor(hook, task_ids=[1], deferrable=True).execute(context)
     with pytest.raises(AirflowSkipException):
@@ -370,18 +333,18 @@ def test_deferrable_first_poke_failure_fails_and_soft_fail_skips(context):
 
 
 def test_execute_complete_success_fetches_the_results_once(context, captured_log):
-    hook = ScriptedHook({1: [result(1)], 2: [result(2)]})
+    hook = ScriptedHook(results={1: [task_result(1)], 2: [task_result(2)]})
     sensor = make_sensor(hook, deferrable=True)
     log = captured_log(sensor)
-    event = {"status": "success", "seller_id": SELLER, "fulfillment_task_ids": [1, 2]}
-    assert sensor.resume_execution("execute_complete", {"event": event}, context) == [result(1), result(2)]
-    assert hook.calls == [(SELLER, [1, 2])]
+    event = {"status": "success", "seller_id": SELLER_ID, "fulfillment_task_ids": [1, 2]}
+    assert sensor.resume_execution("execute_complete", {"event": event}, context) == [task_result(1), task_result(2)]
+    assert hook.result_calls == [(SELLER_ID, [1, 2])]
     assert "2/2 complete, 0 failed, 0 pending" in log.text
 
 
 def test_execute_complete_success_that_the_final_fetch_contradicts_is_retried(context):
-    hook = ScriptedHook({1: [result(1)], 2: [None]})
-    event = {"status": "success", "seller_id": SELLER, "fulfillment_task_ids": [1, 2]}
+    hook = ScriptedHook(results={1: [task_result(1)], 2: [None]})
+    event = {"status": "success", "seller_id": SELLER_ID, "fulfillment_task_ids": [1, 2]}
     with pytest.raises(AirflowException, match="final fetch") as info:
         make_sensor(hook).resume_execution("execute_complete", {"event": event}, context)
     assert not isinstance(info.value, AirflowFailException)
@@ -390,17 +353,17 @@ def test_execute_complete_success_that_the_final_fetch_contradicts_is_retried(co
 def test_execute_complete_failure_fails_without_retry_and_soft_fail_skips(context):
     event = {"status": "failure", "message": "1 of 2 mark-shipped tasks failed: 2 (status cancelled)."}
     with pytest.raises(AirflowFailException, match=r"2 \(status cancelled\)"):
-        make_sensor(NoCalls()).resume_execution("execute_complete", {"event": event}, context)
+        make_sensor(no_calls()).resume_execution("execute_complete", {"event": event}, context)
     with pytest.raises(AirflowSkipException):
-        make_sensor(NoCalls(), soft_fail=True).resume_execution("execute_complete", {"event": event}, context)
+        make_sensor(no_calls(), soft_fail=True).resume_execution("execute_complete", {"event": event}, context)
 
 
 def test_execute_complete_timeout_is_a_sensor_timeout(context):
     event = {"status": "error", "reason": "timeout", "message": "still pending (last status): 2 (in_process)"}
     with pytest.raises(AirflowSensorTimeout, match=r"2 \(in_process\)"):
-        make_sensor(NoCalls()).resume_execution("execute_complete", {"event": event}, context)
+        make_sensor(no_calls()).resume_execution("execute_complete", {"event": event}, context)
     with pytest.raises(AirflowSkipException):
-        make_sensor(NoCalls(), soft_fail=True).resume_execution("execute_complete", {"event": event}, context)
+        make_sensor(no_calls(), soft_fail=True).resume_execution("execute_complete", {"event": event}, context)
 
 
 @pytest.mark.parametrize("error", [LingxingAuthError, LingxingRateLimitError])
@@ -408,14 +371,14 @@ def test_execute_complete_api_error_raises_the_same_class_as_poke_mode(context, 
     raised = error("app not exist", code="2001001", request_id="r-1", path="/p", hint="check the App ID")
     event = FulfillmentResultTrigger._api_error_event(raised)
     with pytest.raises(error) as info:
-        make_sensor(NoCalls()).resume_execution("execute_complete", {"event": event}, context)
+        make_sensor(no_calls()).resume_execution("execute_complete", {"event": event}, context)
     assert str(info.value) == str(raised)
     assert info.value.retryable == raised.retryable
 
 
 def test_execute_complete_without_event_fails_loudly(context):
     with pytest.raises(AirflowException, match="without a usable event"):
-        make_sensor(NoCalls()).resume_execution("execute_complete", {}, context)
+        make_sensor(no_calls()).resume_execution("execute_complete", {}, context)
 
 
 def test_default_deferrable_follows_airflow_config():
