@@ -224,7 +224,9 @@ def test_answers_with_ids_no_rule_accepts_are_ignored(task_id):
 
 def test_messages_about_thousands_of_tasks_list_the_first_20_and_a_count():
     progress = FulfillmentProgress(range(1, 3001))
-    progress.record([task_result(i, "shipped") for i in range(1, 1001)] + [task_result(i, "fatal") for i in range(1001, 1101)])
+    progress.record(
+        [task_result(i, "shipped") for i in range(1, 1001)] + [task_result(i, "fatal") for i in range(1001, 1101)]
+    )
     pending, failure, unknown = progress.pending_message(), progress.failure_message(), progress.unknown_message()
     assert "1 (shipped), 2 (shipped)" in pending and "20 (shipped), … and 2880 more (2900 in all)" in pending
     assert "21 (shipped)" not in pending
