@@ -47,3 +47,15 @@ class VariableStore:
         for name in ("get", "set", "delete"):
             monkeypatch.setattr(Variable, name, getattr(self, name))
         return self
+
+    def serve_metadata_database(self, monkeypatch: pytest.MonkeyPatch) -> VariableStore:
+        """Make `airflow.models.Variable` (the server side: the API server, the CLI) use this store too."""
+        from airflow.models import Variable as MetadataVariable
+
+        def get(key: str, default_var: Any = _MISSING, deserialize_json: bool = False) -> Any:
+            return self.get(key, default_var, deserialize_json)
+
+        monkeypatch.setattr(MetadataVariable, "get", get)
+        monkeypatch.setattr(MetadataVariable, "set", self.set)
+        monkeypatch.setattr(MetadataVariable, "delete", self.delete)
+        return self

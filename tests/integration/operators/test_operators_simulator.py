@@ -1,21 +1,22 @@
 """Both operators against the Lingxing simulator, loading into XCom, a SQLite file and PostgreSQL.
 
 The operators run in-process (execute with a task-instance stand-in); the submit operator's record Variable
-is kept in a dict here. test_operators_dag.py runs them in real DAG runs; the ledger: test_ledger_loop.py.
+is kept in a dict here (the `variables` fixture). test_operators_dag.py runs them in real DAG runs; the ledger:
+test_ledger_loop.py.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_lingxing.api.endpoints import SUBMIT_FULFILLMENT
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
-from airflow_provider_lingxing.operators import submission_record
 from airflow_provider_lingxing.operators.fulfillment import FulfillmentResultOperator, LingxingSubmitFulfillmentOperator
+from tests.support import samples
+from tests.support.task_instance import FakeTaskInstance
 
 pytestmark = [pytest.mark.integration, pytest.mark.lingxing_simulator(latency=0.0, complete_after_polls=1)]
 
@@ -25,47 +26,14 @@ WARNINGS = {5: "WARN-1Z0005"}
 
 
 def order(n: int) -> dict:
-    return {
-        "id": n,
-        "platform_order_no": f"111-0000000-{n:07d}",
-        "tracking_no": ERRORS.get(n) or WARNINGS.get(n) or f"1Z{n:08d}",
-        "carrier_code": "UPS",
-        "carrier_name": "UPS",
-        "order_item": [{"order_item_no": f"{n:014d}", "quantity": 1}],
-    }
+    return samples.order(n, tracking_no=ERRORS.get(n) or WARNINGS.get(n) or f"1Z{n:08d}")
 
 
 ORDERS = [order(n) for n in range(1, 26)]
 
 
-class TaskInstance:
-    dag_id, run_id, task_id, map_index, try_number = "mark_shipped", "manual__1", "submit", -1, 1
-
-    def __init__(self) -> None:
-        self.xcom: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcom[key] = value
-
-
-class Variables:
-    store: dict[str, Any] = {}  # noqa: RUF012 - replaced per test
-
-    @classmethod
-    def get(cls, key, default=None, deserialize_json=False):
-        return json.loads(cls.store[key]) if key in cls.store else default
-
-    @classmethod
-    def set(cls, key, value, description=None, serialize_json=False):
-        cls.store[key] = json.dumps(value)
-
-    @classmethod
-    def delete(cls, key):
-        cls.store.pop(key, None)
-
-
 @pytest.fixture
-def connection(lingxing_simulator, monkeypatch):
+def connection(lingxing_simulator, monkeypatch, variables):
     """The simulator as `lingxing_default`, with no hook-level retry so a refusal shows at once."""
     sim = lingxing_simulator
     monkeypatch.setenv(
@@ -80,8 +48,6 @@ def connection(lingxing_simulator, monkeypatch):
             }
         ),
     )
-    monkeypatch.setattr(Variables, "store", {})
-    monkeypatch.setattr(submission_record, "Variable", Variables)
     return sim
 
 
@@ -96,12 +62,12 @@ def submit(orders=ORDERS, size: int = 10, hook: LingxingHook | None = None) -> l
     )
     if hook is not None:
         op.hook = hook
-    return op.execute({"ti": TaskInstance()})
+    return op.execute({"ti": FakeTaskInstance(op.task_id)})
 
 
 def load(task_ids, **kwargs):
     op = FulfillmentResultOperator(task_id="load", seller_id=SELLER_ID, fulfillment_task_ids=task_ids, **kwargs)
-    return op.execute({"ti": TaskInstance()})
+    return op.execute({"ti": FakeTaskInstance(op.task_id)})
 
 
 def submitted_ids(sim) -> list[str]:

@@ -9,6 +9,7 @@ import socket
 from airflow_provider_lingxing.api.tokens import owner_fingerprint, store_key
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
 from tests.support.canned_lingxing import APP_ID, BASE_URL, TOKEN_PATH
+from tests.support.variables import VariableStore
 
 KEY = store_key(owner_fingerprint(BASE_URL, APP_ID))
 
@@ -40,12 +41,8 @@ def test_in_a_task_the_token_is_published_to_the_variable_the_workers_read(fake,
 def test_in_the_api_server_the_token_is_published_through_the_metadata_database(fake, connect, monkeypatch):
     """No task supervisor relays Variable writes there (`_AIRFLOW_PROCESS_CONTEXT=server`, as the API server and
     the CLI set it): the Variable is written in the metadata database instead."""
-    written: dict[str, str] = {}
+    written = VariableStore().serve_metadata_database(monkeypatch).values
     monkeypatch.setenv("_AIRFLOW_PROCESS_CONTEXT", "server")
-    monkeypatch.setattr("airflow.models.Variable.get", lambda key, default_var=None: written.get(key, default_var))
-    monkeypatch.setattr(
-        "airflow.models.Variable.set", lambda key, value, description=None: written.update({key: value})
-    )
     connect(fake.base_url)
     ok, message = LingxingHook().test_connection()
     assert ok and f"published to the Airflow Variable {KEY}" in message, message
