@@ -13,24 +13,20 @@ from airflow_provider_lingxing.api.results import COLUMNS
 from airflow_provider_lingxing.exceptions import LingxingInputError
 from airflow_provider_lingxing.operators.fulfillment import FulfillmentResultOperator
 from airflow_provider_lingxing.operators.results import MAX_XCOM_ROWS
+from tests.support.samples import task_result
 from tests.support.scripted_hook import ScriptedHook
 
 
 def complete(task_id: str, result: list | None = None, status: str = "Complete", failure: str | None = None) -> dict:
+    """A task of three messages; those in `result` with result_code Error are its errors."""
     errors = sum(1 for r in result or [] if r.get("result_code") == "Error")
-    return {
-        "task_id": task_id,
-        "status_code": status,
-        "ship_time": "1772366400",
-        "processing_summary": {
-            "messages_processed": "3",
-            "messages_successful": str(3 - errors),
-            "messages_with_error": str(errors),
-            "messages_with_warning": "",
-        },
-        "result": result or [],
-        "failure": failure,
+    summary = {
+        "messages_processed": "3",
+        "messages_successful": str(3 - errors),
+        "messages_with_error": str(errors),
+        "messages_with_warning": "",
     }
+    return task_result(task_id, status, failure, messages=result, summary=summary, ship_time="1772366400")
 
 
 ERROR_2 = {

@@ -17,21 +17,9 @@ from airflow_provider_lingxing.exceptions import (
     LingxingSubmissionUncertainError,
 )
 from airflow_provider_lingxing.operators.fulfillment import LingxingSubmitFulfillmentOperator, SubmissionRecord
+from tests.support.samples import order
 from tests.support.scripted_hook import ScriptedHook
 from tests.support.task_instance import FakeTaskInstance
-
-
-def order(n: int, **changes) -> dict:
-    base = {
-        "id": n,
-        "platform_order_no": f"111-0000000-{n:07d}",
-        "tracking_no": f"1Z{n:08d}",
-        "carrier_code": "UPS",
-        "carrier_name": "UPS",
-        "order_item": [{"order_item_no": f"{n:014d}", "quantity": 1}],
-    }
-    base.update(changes)
-    return base
 
 
 def operator(orders, hook: ScriptedHook | None = None, **kwargs) -> LingxingSubmitFulfillmentOperator:
