@@ -6,7 +6,9 @@ converter maps back to the dataset common-sql names, so the Asset and the lineag
 - MySQL/MariaDB: `mysql://host:3306/database/table`
 - SQLite (no provider defines one): `sqlite://<absolute file path>/main/table`
 
-Resolved when the task runs (the connection is read then, never at parse time).
+The connection is read when the task runs, never at parse time, so the operator declares an `AssetAlias`
+(`results_alias`) and, once the rows are loaded, adds the table's Asset to it: Airflow then records an event for
+that Asset, which triggers every DAG scheduled on it (and on the alias).
 """
 
 from __future__ import annotations
@@ -14,10 +16,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import Asset
+from airflow.sdk import Asset, AssetAlias
 
 SQLITE_SCHEMA = "main"
 """SQLite's name of the database file's own schema."""
+
+
+def results_alias(table: str) -> AssetAlias:
+    """The alias a results operator writing `table` (as given, before templating) declares as its outlet."""
+    return AssetAlias(f"lingxing_results:{table}")
 
 
 def sqlite_file(connection: Any) -> str:

@@ -13,10 +13,15 @@ without `apache-airflow-providers-openlineage` nothing imports this module and n
 - Written tables carry a `schema` facet (columns and types as created) and an `outputStatistics` facet (rows
   written: inserted or changed); the orders SQL goes through common-sql's lineage parsing (input tables with
   their schema from the database, the `sql` job facet).
+
+Data flows one way: the submit operator reads the orders (`orders_sql`) and writes them to Lingxing's
+submitFulfillment (an output) and to the ledger; the results operator reads getFulfillmentResult (an input) and
+writes the results table and, with `ledger_table`, the ledger.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,11 +33,12 @@ from airflow.providers.openlineage.sqlparser import (
     get_openlineage_facets_with_sql,
 )
 from openlineage.client.event_v2 import Dataset, OutputDataset
-from openlineage.client.facet_v2 import output_statistics_output_dataset, schema_dataset
+from openlineage.client.facet_v2 import output_statistics_output_dataset, schema_dataset, sql_job
 from openlineage.common.sql import DbTableMeta  # type: ignore[import-untyped]
 
-from airflow_provider_lingxing.api.endpoints import normalize_path
+from airflow_provider_lingxing.api.endpoints import GET_FULFILLMENT_RESULT, SUBMIT_FULFILLMENT, normalize_path
 from airflow_provider_lingxing.assets import SQLITE_SCHEMA, sqlite_file
+from airflow_provider_lingxing.warehouse.dialects import TableSpec, dialect_for
 
 
 def endpoint_dataset(base_url: str, path: str) -> Dataset:
@@ -89,18 +95,28 @@ def table_dataset(
     )
 
 
+PYFORMAT_PLACEHOLDER = re.compile(r"%\(\w+\)s|%s")
+"""psycopg's and mysqlclient's placeholders, which the OpenLineage SQL parser cannot read."""
+
+
 def sql_lineage(hook: Any, conn_id: str, sql: str) -> OperatorLineage:
     """What a query reads, through common-sql's lineage parsing (input tables, their schema, the `sql` job
-    facet). SQLite, which common-sql gives no database information for, is parsed with our naming."""
+    facet). Placeholders the parser cannot read become NULL for parsing only; the `sql` facet keeps the query as
+    written. SQLite, which common-sql gives no database information for, is parsed with our naming."""
     connection = hook.get_connection(conn_id)
     info = database_info(hook, connection)
+    parsable = PYFORMAT_PLACEHOLDER.sub("NULL", sql).replace("%%", "%")
+    found: OperatorLineage | None
     if info is not None and _conn_type(hook) == "sqlite":
         parser = SQLParser(dialect="sqlite", default_schema=SQLITE_SCHEMA)
-        return parser.generate_openlineage_metadata_from_sql(
-            sql=sql, hook=hook, database_info=info, use_connection=False
+        found = parser.generate_openlineage_metadata_from_sql(
+            sql=parsable, hook=hook, database_info=info, use_connection=False
         )
-    found = get_openlineage_facets_with_sql(hook=hook, sql=sql, conn_id=conn_id, database=None)
-    return found or OperatorLineage()
+    else:
+        found = get_openlineage_facets_with_sql(hook=hook, sql=parsable, conn_id=conn_id, database=None)
+    found = found or OperatorLineage()
+    found.job_facets["sql"] = sql_job.SQLJobFacet(query=SQLParser.normalize_sql(sql))
+    return found
 
 
 def operator_lineage(
@@ -114,3 +130,34 @@ def operator_lineage(
         run_facets=read.run_facets,
         job_facets=read.job_facets,
     )
+
+
+def written_table(hook: Any, table: str, spec: TableSpec, rows_written: int | None) -> OutputDataset | None:
+    """A table the provider creates (`spec`), with its columns typed as this database creates them."""
+    dialect = dialect_for(hook)
+    columns = [(name, dialect.column_type(sql_type)) for name, sql_type in spec.columns]
+    return table_dataset(hook, table, columns, rows_written)
+
+
+def results_lineage(base_url: str, hook: Any | None, written: Sequence[tuple[str, TableSpec, int]]) -> OperatorLineage:
+    """FulfillmentResultOperator: getFulfillmentResult in; the results table (and the ledger) out, when loaded
+    into a warehouse (`hook`), each (table, its spec, rows written)."""
+    tables = [written_table(hook, *table) for table in written] if hook is not None else []
+    return operator_lineage([endpoint_dataset(base_url, GET_FULFILLMENT_RESULT.path)], tables)
+
+
+def submission_lineage(
+    base_url: str,
+    hook: Any | None,
+    *,
+    sent: bool,
+    orders_sql: tuple[str, str] | None = None,
+    ledger: tuple[str, TableSpec, int] | None = None,
+) -> OperatorLineage:
+    """LingxingSubmitFulfillmentOperator: the orders query's tables in (`orders_sql`: (conn id, the query as
+    rendered)); submitFulfillment out when anything was `sent`, and the ledger (table, spec, rows written)."""
+    read = sql_lineage(hook, *orders_sql) if hook is not None and orders_sql is not None else None
+    outputs = [endpoint_dataset(base_url, SUBMIT_FULFILLMENT.path) if sent else None]
+    if hook is not None and ledger is not None:
+        outputs.append(written_table(hook, *ledger))
+    return operator_lineage([], outputs, read)

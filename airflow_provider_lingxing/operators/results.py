@@ -19,12 +19,13 @@ from airflow_provider_lingxing.api.progress import (
     check_statuses,
     most_advanced,
 )
+from airflow_provider_lingxing.assets import results_alias, table_asset
 from airflow_provider_lingxing.exceptions import LingxingInputError, airflow_errors
 from airflow_provider_lingxing.hooks import lingxing_hook
 from airflow_provider_lingxing.templated import parse_rendered
 from airflow_provider_lingxing.warehouse import results as warehouse
-from airflow_provider_lingxing.warehouse.dialects import sql_hook, validate_table
-from airflow_provider_lingxing.warehouse.submissions import ERROR_CODE, complete_orders, prepare_ledger
+from airflow_provider_lingxing.warehouse.dialects import TableSpec, sql_hook, validate_table
+from airflow_provider_lingxing.warehouse.submissions import ERROR_CODE, LEDGER_TABLE, complete_orders, prepare_ledger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -83,7 +84,13 @@ class FulfillmentResultOperator(BaseOperator):
         failure_statuses: Sequence[str] = DEFAULT_FAILURE_STATUSES,
         **kwargs: Any,
     ) -> None:
+        alias = results_alias(table) if sql_conn_id else None
+        if alias is not None:  # once loaded, the table's Asset is added to it (assets.py)
+            outlets = kwargs.get("outlets") or []
+            kwargs["outlets"] = [*(outlets if isinstance(outlets, list) else [outlets]), alias]
         super().__init__(**kwargs)
+        self._alias = alias
+        self._written: list[tuple[str, TableSpec, int]] = []
         self.seller_id = seller_id
         self.fulfillment_task_ids = fulfillment_task_ids
         self.lingxing_conn_id = lingxing_conn_id
@@ -140,6 +147,7 @@ class FulfillmentResultOperator(BaseOperator):
             output: Any = [result_rows.xcom_row(row) for row in rows]
         else:
             self._load(warehouse_hook, seller_id, rows)
+            self._announce(context, warehouse_hook)
             output = summary
         self.log.info(
             "Loaded %(tasks)d task(s): %(rows)d row(s), %(errors)d error(s), %(warnings)d warning(s)", summary
@@ -188,6 +196,31 @@ class FulfillmentResultOperator(BaseOperator):
         )
         if completed:
             self.log.info("Marked %d order(s) complete in the ledger %s", completed[0], ledger_table)
+        self._written = [(self.table, warehouse.RESULTS_TABLE, changed)]
+        if ledger_table is not None:
+            self._written.append((ledger_table, LEDGER_TABLE, completed[0] if completed else 0))
+
+    def _announce(self, context: Context, hook: Any) -> None:
+        """An event for the table's Asset when the load changed it: DAGs scheduled on that Asset run."""
+        if self._alias is None or not self._written[0][2]:
+            return
+        try:
+            asset = table_asset(hook, self.table)
+        except Exception as error:
+            self.log.warning("No Asset event for %s: its Asset could not be named (%s)", self.table, error)
+            return
+        context["outlet_events"][self._alias].add(asset, extra={"rows": self._written[0][2]})
+        self.log.info("Asset event for %s (%d new or changed row(s))", asset.uri, self._written[0][2])
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage, with the `[openlineage]` extra (else None, and nothing is imported): getFulfillmentResult
+        in; the results table and the ledger out, with their columns and the rows written (lineage.py)."""
+        try:
+            from airflow_provider_lingxing.lineage import results_lineage
+        except ImportError:
+            return None
+        hook = sql_hook(self.sql_conn_id) if self.sql_conn_id and self._written else None
+        return results_lineage(self.hook.settings.base_url, hook, self._written)
 
     def _rows(
         self,

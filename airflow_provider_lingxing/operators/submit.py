@@ -38,6 +38,7 @@ from airflow_provider_lingxing.warehouse.ledger import OpenTasks, SubmissionLedg
 from airflow_provider_lingxing.warehouse.orders import orders_from_rows, orders_queries, read_rows
 from airflow_provider_lingxing.warehouse.submissions import (
     DEFAULT_LEDGER_TABLE,
+    LEDGER_TABLE,
     RESUBMIT_NEVER,
     RESUBMIT_ON_ERROR,
     UNCERTAIN,
@@ -159,6 +160,7 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
         self.resubmit = resubmit
         self.claim_timeout = _duration(claim_timeout, "claim_timeout")
         self.max_task_age = _duration(max_task_age, "max_task_age")
+        self._claimed, self._sent = 0, False
 
     @cached_property
     def hook(self) -> LingxingHook:
@@ -284,6 +286,7 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
             )
         finally:
             self.hook.close()
+        self._claimed, self._sent = len(claim.mine), any(o.state != NOT_SENT for o in outcomes)
         open_tasks = book.open_tasks()
         accepted = [o for o in outcomes if o.state == ACCEPTED]
         already = settled + sum(len(ids) for reason, ids in claim.skipped.items() if reason.startswith("already"))
@@ -305,6 +308,22 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
             cause = next((o.error for o in failed if o.error is not None), None)
             raise (AirflowException if retry else AirflowFailException)(report) from cause
         return open_tasks.tasks
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage, with the `[openlineage]` extra (else None, and nothing is imported): the tables orders_sql
+        read in; submitFulfillment (when orders were sent) and the ledger (the orders claimed) out (lineage.py)."""
+        try:
+            from airflow_provider_lingxing.lineage import submission_lineage
+        except ImportError:
+            return None
+        hook = sql_hook(self.sql_conn_id, "sql_conn_id", "the submission ledger") if self.sql_conn_id else None
+        return submission_lineage(
+            self.hook.settings.base_url,
+            hook,
+            sent=self._sent,
+            orders_sql=(str(self.sql_conn_id), str(self.orders_sql)) if self.orders_sql is not None else None,
+            ledger=(self.ledger_table, LEDGER_TABLE, self._claimed) if hook is not None else None,
+        )
 
     def _report(self, book: SubmissionBook, open_tasks: OpenTasks, created_now: set[str | None]) -> None:
         """What every run logs: tasks returned without sending again, stale tasks, uncertain orders."""
