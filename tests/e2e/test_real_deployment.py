@@ -1,5 +1,7 @@
 """lingxing_mark_shipped through a real deployment: api-server, scheduler (LocalExecutor), dag-processor and
-triggerer processes, the metadata DB and the warehouse on the local PostgreSQL, the simulator as Lingxing.
+triggerer processes, the metadata DB and the warehouse on the local PostgreSQL, the simulator as Lingxing. The load
+updates the results table's Asset, on which the scheduler then runs lingxing_fulfillment_report; every process's
+metrics go to a StatsD listener, and OpenLineage events to a file.
 
 Not part of `make test` (it takes minutes): `make e2e`. Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust).
 """
@@ -16,11 +18,13 @@ import pytest
 from airflow_provider_lingxing.api.endpoints import GET_FULFILLMENT_RESULT, SUBMIT_FULFILLMENT
 from airflow_provider_lingxing.testing.simulator import LingxingSimulator
 from tests.e2e.deployment import Deployment, exclusive, progress, query
+from tests.support.openlineage import read_events
 from tests.support.statsd import StatsdListener, simulator_answers
 
 REPO = Path(__file__).resolve().parents[2]
 DATABASE = "lingxing_e2e"
 DAG_ID = "lingxing_mark_shipped"
+REPORT_DAG_ID = "lingxing_fulfillment_report"
 SELLER = {"seller_id": "A1SIMNA0000001", "marketplace_id": "ATVPDKIKX0DER", "region": "NA"}
 TABLE = "lingxing_fulfillment_results"
 RUN_TIMEOUT_SECONDS = 300
@@ -42,6 +46,12 @@ def orders(count: int = 30) -> list[dict]:
     ]
 
 
+def report_run(deployment: Deployment) -> tuple | None:
+    """The report DAG's run (run id, state, run type) once it finished."""
+    rows = query(DATABASE, "SELECT run_id, state, run_type FROM dag_run WHERE dag_id = %s", (REPORT_DAG_ID,))
+    return rows[0] if rows and rows[0][1] in ("success", "failed") else None
+
+
 def expected_outcome(order: dict) -> str:
     prefix = order["tracking_no"][:4]
     return "Error" if prefix.startswith("ERR") else "Warning" if prefix == "WARN" else "Success"
@@ -53,6 +63,7 @@ def test_mark_shipped_runs_through_scheduler_triggerer_and_loads_postgres(tmp_pa
     submitted = orders()
     warehouse = {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": DATABASE}
     statsd = StatsdListener()
+    lineage_file = tmp_path / "openlineage.jsonl"
     with exclusive(DATABASE), LingxingSimulator(complete_after_seconds=COMPLETE_AFTER_SECONDS) as sim:
         deployment = Deployment(
             home=tmp_path,
@@ -63,6 +74,10 @@ def test_mark_shipped_runs_through_scheduler_triggerer_and_loads_postgres(tmp_pa
                 "AIRFLOW_CONN_LINGXING_WAREHOUSE": json.dumps(warehouse),
                 "LINGXING_EXAMPLE_POKE_INTERVAL": "2",
                 **statsd.env(only_lingxing=True),
+                "LINGXING_RESULTS_ASSET": f"postgres://127.0.0.1:5432/{DATABASE}/public/{TABLE}",
+                "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+                    {"type": "file", "log_file_path": str(lineage_file), "append": True}
+                ),
             },
         )
         deployment.prepare()
@@ -82,6 +97,15 @@ def test_mark_shipped_runs_through_scheduler_triggerer_and_loads_postgres(tmp_pa
             )
             tasks = deployment.task_states(DAG_ID, run_id)
             assert state == "success", f"{tasks}\n{deployment.diagnostics()}"
+            report_run_id, report_state, report_type = deployment.wait_until(
+                f"{REPORT_DAG_ID} run on the results table's Asset", lambda: report_run(deployment), timeout=120
+            )
+            assert report_state == "success", deployment.diagnostics()
+            [(report,)] = query(
+                DATABASE,
+                "SELECT value FROM xcom WHERE dag_id = %s AND run_id = %s AND key = 'return_value'",
+                (REPORT_DAG_ID, report_run_id),
+            )
         stats = sim.stats()
         rows = query(DATABASE, f"SELECT message_id, seller_id, status_code, result_code FROM {TABLE}")
 
@@ -96,6 +120,26 @@ def test_mark_shipped_runs_through_scheduler_triggerer_and_loads_postgres(tmp_pa
     assert "Pausing task as DEFERRED" in "".join(p.read_text(errors="replace") for p in sensor_logs)
     assert "triggers.fulfillment.FulfillmentResultTrigger" in trigger_log
     assert "1/1 complete, 0 failed, 0 pending" in trigger_log
+
+    # The load updated the table's Asset; the scheduler ran the report on it, which read the table.
+    report = json.loads(report) if isinstance(report, str) else report
+    assert report_type == "asset_triggered"
+    assert report["outcomes"] == dict(Counter(expected_outcome(o) for o in submitted))
+    assert [(x["dag_id"], x["task_id"], x["run_id"], x["rows"]) for x in report["loads"]] == [
+        (DAG_ID, "load_results", run_id, len(submitted))
+    ]
+    # The load's OpenLineage event (a task process's listener): Lingxing in, the results table out.
+    [load] = [
+        e
+        for e in read_events(lineage_file)
+        if e["eventType"] == "COMPLETE" and e["job"]["name"].endswith(".load_results")
+    ]
+    assert [(d["namespace"], d["name"]) for d in load["inputs"]] == [
+        (sim.base_url.rstrip("/"), GET_FULFILLMENT_RESULT.path)
+    ]
+    [table] = load["outputs"]
+    assert (table["namespace"], table["name"]) == ("postgres://127.0.0.1:5432", f"{DATABASE}.public.{TABLE}")
+    assert table["outputFacets"]["outputStatistics"]["rowCount"] == len(submitted)
 
     assert sorted(int(r[0]) for r in rows) == sorted(o["id"] for o in submitted)
     assert Counter(r[3] for r in rows) == Counter(expected_outcome(o) for o in submitted)

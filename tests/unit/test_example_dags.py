@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from airflow.sdk import BaseHook, Connection, Variable
+from airflow.sdk import Asset, AssetAlias, BaseHook, Connection, Variable
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -60,7 +60,7 @@ def bag(no_parse_time_access) -> DagBag:
 
 def test_every_example_parses_without_import_errors(bag):
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"lingxing_mark_shipped", "lingxing_results_to_warehouse"}
+    assert set(bag.dag_ids) == {"lingxing_mark_shipped", "lingxing_results_to_warehouse", "lingxing_fulfillment_report"}
 
 
 def test_the_guard_catches_a_dag_reading_a_variable_at_parse_time(no_parse_time_access, tmp_path):
@@ -121,3 +121,13 @@ def test_every_task_shares_the_lingxing_api_pool(bag, dag_id):
     assert {task.task_id: task.pool for task in bag.dags[dag_id].tasks} == dict.fromkeys(
         bag.dags[dag_id].task_ids, POOL
     )
+
+
+def test_the_report_runs_when_a_load_updates_the_results_tables_asset(bag):
+    """The load declares the alias its table's Asset is added to; the report is scheduled on that Asset."""
+    load = bag.dags["lingxing_mark_shipped"].get_task("load_results")
+    report = bag.dags["lingxing_fulfillment_report"]
+    assert load.outlets == [AssetAlias("lingxing_results:lingxing_fulfillment_results")]
+    assert list(report.timetable.asset_condition.objects) == [
+        Asset("postgres://warehouse.example.com:5432/analytics/public/lingxing_fulfillment_results")
+    ]

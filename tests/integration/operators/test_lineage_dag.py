@@ -19,6 +19,7 @@ from airflow_provider_lingxing.api.endpoints import GET_FULFILLMENT_RESULT, SUBM
 from airflow_provider_lingxing.api.results import COLUMN_TYPES
 from airflow_provider_lingxing.warehouse.submissions import LEDGER_TABLE
 from tests.support import shipments
+from tests.support.openlineage import read_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.lingxing_simulator(latency=0.0, complete_after_polls=1)]
 
@@ -38,18 +39,6 @@ def located(warehouse, table: str) -> tuple[str, str]:
 def asset_uri(warehouse, table: str) -> str:
     namespace, name = located(warehouse, table)
     return Asset(f"{namespace}/{name.replace('.', '/')}").uri
-
-
-def read_events(path: Path) -> list[dict]:
-    """The events OpenLineage's file transport appended (processes emitting at once may share a line)."""
-    text, decoder, events, at = path.read_text(), json.JSONDecoder(), [], 0
-    while True:
-        while at < len(text) and text[at].isspace():
-            at += 1
-        if at == len(text):
-            return events
-        event, at = decoder.raw_decode(text, at)
-        events.append(event)
 
 
 def completed(events: list[dict], task_id: str) -> dict:
