@@ -35,9 +35,9 @@ with DAG(
     @task
     def outcomes_report(triggering_asset_events: Any = None) -> dict[str, Any]:
         """Which loads triggered this run, and the outcome counts of the table now."""
+        events = triggering_asset_events[RESULTS_ASSET] if triggering_asset_events else []
         loads = [
             {"dag_id": e.source_dag_id, "run_id": e.source_run_id, "task_id": e.source_task_id, **(e.extra or {})}
-            for events in (triggering_asset_events or {}).values()
             for e in events
         ]
         for load in loads:
