@@ -201,15 +201,17 @@ class FulfillmentResultOperator(BaseOperator):
             self._written.append((ledger_table, LEDGER_TABLE, completed[0] if completed else 0))
 
     def _announce(self, context: Context, hook: Any) -> None:
-        """An event for the table's Asset when the load changed it: DAGs scheduled on that Asset run."""
-        if self._alias is None or not self._written[0][2]:
+        """An event for the table's Asset when the load changed it: DAGs scheduled on that Asset run. (No
+        `outlet_events` outside a task run, e.g. `execute()` called by a test: nothing to record then.)"""
+        events = context.get("outlet_events")
+        if self._alias is None or events is None or not self._written[0][2]:
             return
         try:
             asset = table_asset(hook, self.table)
         except Exception as error:
             self.log.warning("No Asset event for %s: its Asset could not be named (%s)", self.table, error)
             return
-        context["outlet_events"][self._alias].add(asset, extra={"rows": self._written[0][2]})
+        events[self._alias].add(asset, extra={"rows": self._written[0][2]})
         self.log.info("Asset event for %s (%d new or changed row(s))", asset.uri, self._written[0][2])
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
