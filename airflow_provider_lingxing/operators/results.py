@@ -212,7 +212,7 @@ class FulfillmentResultOperator(BaseOperator):
             self.log.warning("No Asset event for %s: its Asset could not be named (%s)", self.table, error)
             return
         events[self._alias].add(asset, extra={"rows": self._written[0][2]})
-        self.log.info("Asset event for %s (%d new or changed row(s))", asset.uri, self._written[0][2])
+        self.log.info("Asset event for %s (%d new or changed row(s))", asset.name, self._written[0][2])
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage, with the `[openlineage]` extra (else None, and nothing is imported): getFulfillmentResult
