@@ -25,8 +25,6 @@ log = logging.getLogger(__name__)
 PREFIX = "lingxing"
 THROTTLE_CODES = frozenset({"3001008", "103"})
 """The endpoint's concurrency bucket is full (3001008) / the second limiter refused (103)."""
-OK = "ok"
-"""The outcome of an answered call."""
 
 _CODE = re.compile(r"[A-Za-z0-9_]{1,24}")
 

@@ -193,3 +193,47 @@ def test_token_call_does_not_renew_tokens():
     with pytest.raises(exc.LingxingTokenError):
         calls.run(plan, script.perform)
     assert script.kinds() == ["Send"]
+
+
+class Meter:
+    """Records what a plan reports, in order."""
+
+    def __init__(self):
+        self.reports: list[tuple[str, str, str]] = []
+
+    def answered(self, path, outcome):
+        self.reports.append(("answered", path, outcome))
+
+    def retrying(self, path, outcome):
+        self.reports.append(("retrying", path, outcome))
+
+    def renewing_token(self, path, code):
+        self.reports.append(("renewing_token", path, code))
+
+
+@pytest.mark.parametrize("driver", ["sync", "async"])
+def test_the_plan_reports_each_answer_retry_and_renewal_to_its_meter(driver):
+    """One place sees every attempt of both paths: the provider's metrics count what it reports."""
+    script, meter = Script(_code("2001005"), _code("3001008"), TransportFailure("x", delivered=True), OK), Meter()
+    plan = calls.business_call(
+        GET_FULFILLMENT_RESULT,
+        {"task_id": [1]},
+        base_url="https://h",
+        app_id=APP_ID,
+        policy=POLICY,
+        log=LOG,
+        rand=lambda: 0.0,
+        meter=meter,
+    )
+    result = calls.run(plan, script.perform) if driver == "sync" else asyncio.run(calls.arun(plan, script.aperform))
+    assert result == ["done"]
+    path = GET_FULFILLMENT_RESULT.path
+    assert meter.reports == [
+        ("answered", path, "2001005"),
+        ("renewing_token", path, "2001005"),
+        ("answered", path, "3001008"),
+        ("retrying", path, "3001008"),
+        ("answered", path, "no answer"),
+        ("retrying", path, "no answer"),
+        ("answered", path, "ok"),
+    ]
