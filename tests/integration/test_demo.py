@@ -21,46 +21,41 @@ def load_demo():
     return module
 
 
-def expected_outcome(order: dict) -> str:
+def expected_outcome(tracking_no: str) -> str:
     """The simulator's documented rule: tracking numbers starting ERR fail, WARN warn, the rest succeed."""
-    tracking_no = order["tracking_no"]
     return "Error" if tracking_no.startswith("ERR") else "Warning" if tracking_no.startswith("WARN") else "Success"
 
 
 @pytest.mark.integration
-def test_make_demo_loads_one_row_per_order_and_prints_the_table(tmp_path):
+def test_make_demo_runs_the_loop_twice_and_the_second_run_sends_the_new_shipments_only(tmp_path):
     demo = load_demo()
     home = tmp_path / "demo"
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--home", str(home)],
-        capture_output=True,
-        text=True,
-        timeout=600,
+        [sys.executable, str(SCRIPT), "--home", str(home)], capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     out = done.stdout
 
-    orders = demo.demo_orders()
-    expected = Counter(expected_outcome(order) for order in orders)
-    assert set(expected) == {"Success", "Warning", "Error"}  # the demo shows all three
+    from airflow_provider_lingxing.testing.simulator.config import default_sellers
+
+    sellers = default_sellers()
+    first, second = (demo.shipments(n, sellers) for n in (1, 2))
+    orders = {row[0]: row[3] for row in first + second}
+    assert len({r[0] for r in first}) == 24 and len({r[0] for r in second}) == 12
+    assert "orders read 24, claimed 24, sent 24, skipped as already sent 0" in out
+    assert "orders read 36, claimed 12, sent 12, skipped as already sent 24" in out, "the second run: new only"
+    assert "0 order(s) received twice" in out
 
     warehouse = home / "warehouse.db"
     with sqlite3.connect(warehouse) as conn:
-        rows = conn.execute(f"SELECT message_id, status_code, result_code, seller_id FROM {demo.TABLE}").fetchall()
-    assert sorted(row[0] for row in rows) == sorted(str(order["id"]) for order in orders)
-    assert Counter(row[2] for row in rows) == expected
-    outcome_by_id = {str(order["id"]): expected_outcome(order) for order in orders}
-    assert all(outcome_by_id[message_id] == code for message_id, _, code, _ in rows)
-    assert {row[1] for row in rows} == {"Complete"}
-    assert {row[3] for row in rows} == {demo.SELLER["seller_id"]}
-
-    assert "the sensor defers" in out and "deferred: the trigger now polls Lingxing" in out
-    assert "task load_results finished" in out
-    table = out[out.index(f"==> {demo.TABLE} in {warehouse}") :]
-    for code in ("Success", "Warning", "Error"):
-        assert table.count(f" {code} ") == expected[code]
-    assert (
-        f"{len(orders)} orders in 1 Lingxing task(s): {expected['Success']} Success, "
-        f"{expected['Warning']} Warning, {expected['Error']} Error"
-    ) in out
-    assert f"The table is in the SQLite file {warehouse}" in out
+        rows = conn.execute(f"SELECT message_id, result_code, status_code FROM {demo.RESULTS}").fetchall()
+        ledger = dict(conn.execute(f"SELECT order_id, state FROM {demo.LEDGER}").fetchall())
+    assert sorted(int(r[0]) for r in rows) == sorted(orders), "one row per order, every order loaded"
+    assert all(code == expected_outcome(orders[int(mid)]) for mid, code, _ in rows)
+    assert {r[2] for r in rows} == {"Complete"}
+    assert set(ledger.values()) == {"complete"} and len(ledger) == len(orders)
+    expected = Counter(expected_outcome(t) for t in orders.values())
+    assert set(expected) == {"Success", "Warning", "Error"}  # the demo shows all three
+    assert "deferred: the trigger now polls Lingxing" in out
+    assert out.count("task mark_shipped.load_results finished") == 4, "2 sellers × 2 runs"
+    assert f"The warehouse is the SQLite file {warehouse}" in out

@@ -60,7 +60,12 @@ def bag(no_parse_time_access) -> DagBag:
 
 def test_every_example_parses_without_import_errors(bag):
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"lingxing_mark_shipped", "lingxing_results_to_warehouse", "lingxing_fulfillment_report"}
+    assert set(bag.dag_ids) == {
+        "lingxing_fulfillment_loop",
+        "lingxing_fulfillment_report",
+        "lingxing_mark_shipped",
+        "lingxing_results_to_warehouse",
+    }
 
 
 def test_the_guard_catches_a_dag_reading_a_variable_at_parse_time(no_parse_time_access, tmp_path):
@@ -116,7 +121,36 @@ def test_results_to_warehouse_loads_daily_what_a_variable_lists(bag):
     assert all(task.retries >= 1 for task in dag.tasks)
 
 
-@pytest.mark.parametrize("dag_id", ["lingxing_mark_shipped", "lingxing_results_to_warehouse"])
+def test_the_loop_maps_submit_wait_load_per_seller_every_hour_with_orders_from_sql(bag):
+    dag = bag.dags["lingxing_fulfillment_loop"]
+    assert dag.schedule == "@hourly" and dag.catchup is False and dag.max_active_runs == 1
+    assert dag.is_paused_upon_creation is True, "it writes to Amazon: on only once its SQL reads the user's WMS"
+    assert set(dag.task_ids) == {
+        "sellers",
+        "mark_shipped.submit_mark_shipped",
+        "mark_shipped.wait_for_amazon",
+        "mark_shipped.load_results",
+    }
+    submit, wait, load = (
+        dag.get_task(f"mark_shipped.{t}") for t in ("submit_mark_shipped", "wait_for_amazon", "load_results")
+    )
+    for task in (submit, wait, load):
+        assert type(task.task_group).__name__ == "MappedTaskGroup", f"{task.task_id}: once per (seller, marketplace)"
+    assert submit.upstream_task_ids == {"sellers"}
+    assert "mark_shipped.submit_mark_shipped" in wait.upstream_task_ids
+    assert {"mark_shipped.submit_mark_shipped", "mark_shipped.wait_for_amazon"} <= load.upstream_task_ids
+    assert isinstance(submit, LingxingSubmitFulfillmentOperator) and isinstance(load, FulfillmentResultOperator)
+    assert isinstance(wait, FulfillmentResultSensor) and wait.deferrable is True
+    assert submit.orders_sql and "FROM wms_shipments" in submit.orders_sql and submit.orders is None
+    assert submit.sql_conn_id == load.sql_conn_id == "lingxing_warehouse", "ledger and results in one warehouse"
+    assert submit.ledger_table == load.ledger_table == "lingxing_fulfillment_submissions"
+    assert load.trigger_rule == "all_done", "what finished is loaded even when the wait failed"
+    assert submit.retries >= 1 and load.retries >= 1
+
+
+@pytest.mark.parametrize(
+    "dag_id", ["lingxing_fulfillment_loop", "lingxing_mark_shipped", "lingxing_results_to_warehouse"]
+)
 def test_every_task_shares_the_lingxing_api_pool(bag, dag_id):
     assert {task.task_id: task.pool for task in bag.dags[dag_id].tasks} == dict.fromkeys(
         bag.dags[dag_id].task_ids, POOL
