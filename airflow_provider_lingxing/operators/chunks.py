@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -25,6 +25,7 @@ from airflow_provider_lingxing.api.errors import (
 )
 from airflow_provider_lingxing.api.orders import message_id
 from airflow_provider_lingxing.warehouse.ledger import Claim, OpenTasks
+from airflow_provider_lingxing.warehouse.submissions import CLAIMED, RELEASED, SENDING, Transition
 
 ACCEPTED, REFUSED, UNCERTAIN, NOT_SENT = "accepted", "refused", "uncertain", "not sent"
 INVALID_PARAMETER = "102"
@@ -43,12 +44,8 @@ class SubmissionBook(Protocol):
     def open_tasks(self) -> OpenTasks: ...
     def uncertain_orders(self, shown: int = 5) -> tuple[int, list[str]]: ...
     def release_statement(self, state: str, ids: Sequence[str]) -> str: ...
-    def sending(self, ids: Sequence[str]) -> list[str]: ...
-    def accepted(self, ids: Sequence[str], task_id: str) -> None: ...
-    def refused(self, ids: Sequence[str], message: str) -> None: ...
-    def uncertain(self, ids: Sequence[str], message: str) -> None: ...
+    def record(self, transitions: Sequence[Transition]) -> list[list[str]]: ...
     def release(self, ids: Sequence[str]) -> None: ...
-    def retry_later(self, ids: Sequence[str]) -> None: ...
 
 
 ORDER_INDEX = re.compile(r"orderList\[(\d+)\]", re.IGNORECASE)
@@ -107,44 +104,39 @@ def _classify(future: Future[Any]) -> tuple[str, str | None, str, bool, bool]:
     return ACCEPTED, str(number), f"task status {status}" + (f", {reason}" if reason else ""), False, False
 
 
-def _record(book: SubmissionBook, outcome: ChunkOutcome) -> bool:
-    """Write a finished chunk's state; False (and the outcome says so) when the record cannot be written."""
-    ids = outcome.order_ids
-    try:
-        if outcome.state == ACCEPTED:
-            book.accepted(ids, str(outcome.task_id))
-        elif outcome.state == REFUSED:
-            named = {int(i) for i in ORDER_INDEX.findall(outcome.detail)}
-            outcome.refused_ids = [order_id for i, order_id in enumerate(ids) if i in named]
-            if outcome.refused_ids:
-                book.refused(outcome.refused_ids, outcome.detail)
-            if rest := [order_id for order_id in ids if order_id not in outcome.refused_ids]:
-                book.release(rest)
-        elif outcome.state == UNCERTAIN:
-            book.uncertain(ids, outcome.detail)
-        else:
-            book.release(ids)
-    except Exception as error:
-        outcome.recorded = False
-        outcome.retryable = False
-        outcome.detail += f"; the record could not be written ({type(error).__name__}: {error})"
-        return False
-    return True
+def _transitions(outcome: ChunkOutcome) -> list[Transition]:
+    """A finished chunk's moves: accepted, uncertain, refused (the orders a 102 names; the others released), or
+    released (a refusal of the call: nothing reached Amazon)."""
+    ids = tuple(outcome.order_ids)
+    if outcome.state == ACCEPTED:
+        return [Transition(ids, ACCEPTED, task_id=outcome.task_id)]
+    if outcome.state == UNCERTAIN:
+        return [Transition(ids, UNCERTAIN, message=outcome.detail)]
+    if outcome.state == REFUSED:
+        named = {int(i) for i in ORDER_INDEX.findall(outcome.detail)}
+        outcome.refused_ids = [order_id for i, order_id in enumerate(ids) if i in named]
+        rest = tuple(order_id for order_id in ids if order_id not in outcome.refused_ids)
+        moves = [Transition(tuple(outcome.refused_ids), REFUSED, message=outcome.detail)] if named else []
+        return moves + ([Transition(rest, RELEASED)] if rest else [])
+    return [Transition(ids, RELEASED)]
 
 
-def _again(book: SubmissionBook, outcome: ChunkOutcome) -> bool:
-    """Put a chunk refused for a passing reason back to `claimed`, to be sent again; False if that fails."""
-    try:
-        book.retry_later(outcome.order_ids)
-    except Exception:
-        return False
-    return True
+def _unwritten(error: BaseException) -> str:
+    return f"the record could not be written ({type(error).__name__}: {error})"
+
+
+class UnclaimedOrders(Exception):
+    """Orders that could not be claimed (the warehouse failed): not sent."""
+
+    def __init__(self, ids: Sequence[str], cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.ids = list(ids)
 
 
 def send_chunks(
     hook: Any,
     book: SubmissionBook,
-    chunks: Sequence[Sequence[dict[str, Any]]],
+    batches: Iterator[Sequence[Sequence[dict[str, Any]]]],
     *,
     region: str,
     seller_id: str,
@@ -152,77 +144,107 @@ def send_chunks(
     workers: int,
     log: Any,
 ) -> list[ChunkOutcome]:
-    """Send every chunk (up to `workers` at once) and return each chunk's outcome, in chunk order."""
-    outcomes: list[ChunkOutcome | None] = [None] * len(chunks)
-    waiting = deque(range(len(chunks)))
-    running: dict[Future[Any], ChunkOutcome] = {}
-    attempts: Counter[int] = Counter()
-    stop: str | None = None
+    """Send every chunk (up to `workers` at once) and return each chunk's outcome, in chunk order.
 
-    def launch(pool: ThreadPoolExecutor, k: int) -> str | None:
-        ids = [message_id(order) for order in chunks[k]]
-        outcome = outcomes[k] = ChunkOutcome(k + 1, ids, NOT_SENT)
+    `batches` gives the chunks a batch at a time, each claimed when it is taken: the next batch is claimed while
+    the last one's requests are in flight (an UnclaimedOrders from it stops the sending).
+
+    Each round is one transaction: the outcomes of the chunks answered since the last round, and the sending
+    marks of the chunks about to start (committed before their requests). The commits follow the rounds of
+    answers, not the chunks; a slot waits for one commit between an answer and its next request.
+    """
+    outcomes: list[ChunkOutcome] = []
+    chunks: list[Sequence[dict[str, Any]]] = []
+    waiting: deque[int] = deque()
+    exhausted = False
+
+    def take() -> str | None:
+        """The next batch of chunks, claimed; a reason to stop if it cannot be."""
+        nonlocal exhausted
         try:
-            ours = set(book.sending(ids))
-        except Exception as error:
-            outcome.detail = (
-                f"its sending mark could not be recorded ({type(error).__name__}: {error}), so it was not sent"
-            )
-            outcome.retryable = True
-            return outcome.detail
-        if len(ours) < len(ids):
-            log.warning(
-                "Chunk %d: %d order(s) were taken over by another run and are not sent", k + 1, len(ids) - len(ours)
-            )
-        outcome.order_ids = [i for i in ids if i in ours]
-        if outcome.order_ids:
-            orders = [order for order in chunks[k] if message_id(order) in ours]
-            running[pool.submit(hook.submit_fulfillment, region, seller_id, marketplace_id, orders)] = outcome
-        else:
-            outcome.detail = "every order of it was taken over by another run"
+            batch = next(batches, None)
+        except UnclaimedOrders as error:
+            exhausted = True
+            chunks.append([])
+            unclaimed = ChunkOutcome(len(outcomes) + 1, error.ids, NOT_SENT, detail=f"not claimed ({error})")
+            unclaimed.retryable = True
+            outcomes.append(unclaimed)
+            return f"orders could not be claimed ({error})"
+        exhausted = batch is None
+        for chunk in batch or ():
+            waiting.append(len(chunks))
+            chunks.append(chunk)
+            outcomes.append(ChunkOutcome(len(outcomes) + 1, [message_id(o) for o in chunk], NOT_SENT))
         return None
 
+    running: dict[Future[Any], ChunkOutcome] = {}
+    attempts: Counter[int] = Counter()
+    answered: list[ChunkOutcome] = []
+    again: list[ChunkOutcome] = []
+    unsent: list[ChunkOutcome] = []
+    stop: str | None = None
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="lingxing-submit") as pool:
-        while running or (waiting and stop is None):
-            while waiting and stop is None and len(running) < workers:
-                stop = launch(pool, waiting.popleft())
+        while True:
+            while stop is None and not waiting and not exhausted:
+                stop = take()
+            starting: list[ChunkOutcome] = []
+            while stop is None and waiting and len(running) + len(starting) < workers:
+                starting.append(outcomes[waiting.popleft()])
+            moves = [move for o in answered for move in _transitions(o)]
+            moves += [Transition(tuple(o.order_ids), CLAIMED) for o in again]
+            moves += [Transition(tuple(o.order_ids), SENDING) for o in starting]
+            try:
+                moved = book.record(moves) if moves else []
+            except Exception as error:
+                moved, note = [], _unwritten(error)
+                for o in answered + again:
+                    o.recorded = o.retryable = False
+                    o.detail += f"; {note}"
+                for o in starting:
+                    o.detail, o.retryable = f"its sending mark could not be recorded: {note}", True
+                stop, answered, unsent, again, starting = stop or note, answered + again, unsent + starting, [], []
+            for o in again:
+                waiting.append(o.number - 1)
+                workers = 1
+                log.warning("Chunk %d: %s; sent again, one chunk at a time from now on", o.number, o.detail)
+            for o in answered:
+                shown = f"→ task {o.task_id}" if o.task_id else o.state
+                log.info("Chunk %d: %d order(s) %s (%s)", o.number, len(o.order_ids), shown, o.detail)
+            answered, again = [], []
+            for o, ours in zip(starting, moved[len(moved) - len(starting) :], strict=True):
+                if len(ours) < len(o.order_ids):
+                    taken = len(o.order_ids) - len(ours)
+                    log.warning("Chunk %d: %d order(s) taken over by another run", o.number, taken)
+                o.order_ids = ours
+                if not ours:
+                    o.detail = "every order of it was taken over by another run"
+                    continue
+                orders = [order for order in chunks[o.number - 1] if message_id(order) in set(ours)]
+                running[pool.submit(hook.submit_fulfillment, region, seller_id, marketplace_id, orders)] = o
             if not running:
-                break
+                if stop is not None or not waiting:
+                    break
+                continue
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                outcome = running.pop(future)
-                outcome.state, outcome.task_id, outcome.detail, outcome.retryable, halt = _classify(future)
-                outcome.error = future.exception()
-                attempts[outcome.number] += 1
-                if outcome.retryable and attempts[outcome.number] < SEND_ATTEMPTS and _again(book, outcome):
-                    waiting.append(outcome.number - 1)
-                    workers = 1
-                    log.warning(
-                        "Chunk %d: %s; sent again, one chunk at a time from now on", outcome.number, outcome.detail
-                    )
+                o = running.pop(future)
+                o.state, o.task_id, o.detail, o.retryable, halt = _classify(future)
+                o.error = future.exception()
+                attempts[o.number] += 1
+                if o.retryable and attempts[o.number] < SEND_ATTEMPTS:
+                    again.append(o)
                     continue
-                if not _record(book, outcome):
-                    halt = True
+                answered.append(o)
                 if halt and stop is None:
-                    stop = f"chunk {outcome.number} ended {outcome.state}"
-                log.info(
-                    "Chunk %d/%d: %d order(s) %s%s",
-                    outcome.number,
-                    len(chunks),
-                    len(outcome.order_ids),
-                    f"→ task {outcome.task_id}" if outcome.task_id else outcome.state,
-                    f" ({outcome.detail})",
-                )
+                    stop = f"chunk {o.number} ended {o.state}"
     for k in waiting:
-        ids = [message_id(order) for order in chunks[k]]
-        outcomes[k] = ChunkOutcome(k + 1, ids, NOT_SENT, detail=f"not started after {stop}", retryable=True)
-    unsent = [i for k in waiting for i in outcomes[k].order_ids]  # type: ignore[union-attr]
-    if unsent:
+        outcomes[k].detail, outcomes[k].retryable = f"not started after {stop}", True
+    if ids := [i for o in unsent + [outcomes[k] for k in waiting] for i in o.order_ids]:
         try:
-            book.release(unsent)
+            book.release(ids)
         except Exception as error:
-            log.warning("Could not release %d claimed order(s) that were not sent: %s", len(unsent), error)
-    return [outcome for outcome in outcomes if outcome is not None]
+            log.warning("Could not release %d claimed order(s) that were not sent: %s", len(ids), error)
+    return outcomes
 
 
 def failure_report(

@@ -17,10 +17,11 @@ from airflow.sdk import Variable
 
 from airflow_provider_lingxing.api.signing import compact_json
 from airflow_provider_lingxing.warehouse.ledger import Claim, OpenTasks
+from airflow_provider_lingxing.warehouse.submissions import ACCEPTED, REFUSED, SENDING, UNCERTAIN, Transition
 
 RECORD_PREFIX = "lingxing_submit_progress."
 ALREADY_SENT = "already sent by this task instance (its task is returned)"
-UNCERTAIN = "uncertain (may have reached Lingxing)"
+SKIP_UNCERTAIN = "uncertain (may have reached Lingxing)"
 REFUSED_UNCHANGED = "refused earlier and unchanged (fix the order and it is sent again)"
 
 
@@ -52,60 +53,54 @@ class SubmissionRecord:
         Variable.set(self.key, {**self.identity, **self.state}, description=self.description, serialize_json=True)
 
     def claim(self, fingerprints: Mapping[str, str]) -> Claim:
-        self.fingerprints = dict(fingerprints)
-        self.state = state = self.load()
+        self.fingerprints.update(fingerprints)
         claim = Claim()
-        if state["sending"]:
-            claim.uncertain_now = list(state["sending"])
-            state["uncertain"] += state["sending"]
-            state["sending"] = []
-            self.save()
+        if not self.state:  # the first batch of this execution: what earlier tries left sending is uncertain
+            self.state = self.load()
+            if sending := self.state["sending"]:
+                claim.uncertain_now = list(sending)
+                self.state["uncertain"] += sending
+                self.state["sending"] = []
+                self.save()
+        state = self.state
         accepted = {i for task in state["accepted"] for i in task["message_ids"]}
         uncertain = set(state["uncertain"])
         for order_id, fingerprint in fingerprints.items():
             if order_id in accepted:
                 claim.skipped[ALREADY_SENT].append(order_id)
             elif order_id in uncertain:
-                claim.skipped[UNCERTAIN].append(order_id)
+                claim.skipped[SKIP_UNCERTAIN].append(order_id)
             elif state["refused"].get(order_id) == fingerprint:
                 claim.skipped[REFUSED_UNCHANGED].append(order_id)
             else:
                 claim.mine.append(order_id)
         return claim
 
-    def _settle(self, ids: Sequence[str]) -> None:
-        gone = set(ids)
-        self.state["sending"] = [i for i in self.state["sending"] if i not in gone]
-
-    def sending(self, ids: Sequence[str]) -> list[str]:
-        self.state["sending"] = [*self.state["sending"], *ids]
-        self.save()
-        return list(ids)
-
-    def accepted(self, ids: Sequence[str], task_id: str) -> None:
-        self._settle(ids)
-        self.state["accepted"].append({"task_id": task_id, "message_ids": list(ids)})
-        for order_id in ids:
-            self.state["refused"].pop(order_id, None)
-        self.save()
-
-    def refused(self, ids: Sequence[str], message: str) -> None:
-        self._settle(ids)
-        self.state["refused"].update({i: self.fingerprints.get(i, "") for i in ids})
-        self.save()
-
-    def uncertain(self, ids: Sequence[str], message: str) -> None:
-        self._settle(ids)
-        self.state["uncertain"] += list(ids)
-        self.save()
-
-    def retry_later(self, ids: Sequence[str]) -> None:
-        self._settle(ids)
-        self.save()
+    def record(self, transitions: Sequence[Transition]) -> list[list[str]]:
+        """Apply chunks' moves and save the Variable once; per transition, the ids it moved (all of them)."""
+        state = self.state
+        for move in transitions:
+            ids = list(move.ids)
+            if move.to == SENDING:
+                state["sending"] = [*state["sending"], *ids]
+                continue
+            gone = set(ids)
+            state["sending"] = [i for i in state["sending"] if i not in gone]
+            if move.to == ACCEPTED:
+                state["accepted"].append({"task_id": move.task_id, "message_ids": ids})
+                for order_id in ids:
+                    state["refused"].pop(order_id, None)
+            elif move.to == REFUSED:
+                state["refused"].update({i: self.fingerprints.get(i, "") for i in ids})
+            elif move.to == UNCERTAIN:
+                state["uncertain"] += ids
+        if transitions:
+            self.save()
+        return [list(move.ids) for move in transitions]
 
     def release(self, ids: Sequence[str]) -> None:
-        if set(ids) & set(self.state["sending"]):
-            self._settle(ids)
+        if gone := set(ids) & set(self.state["sending"]):
+            self.state["sending"] = [i for i in self.state["sending"] if i not in gone]
             self.save()
 
     def open_tasks(self) -> OpenTasks:

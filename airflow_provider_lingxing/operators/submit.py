@@ -8,7 +8,7 @@ instance does the same for that task instance's tries (operators/submission_reco
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -26,7 +26,9 @@ from airflow_provider_lingxing.hooks import lingxing_hook
 from airflow_provider_lingxing.operators.chunks import (
     ACCEPTED,
     NOT_SENT,
+    ChunkOutcome,
     SubmissionBook,
+    UnclaimedOrders,
     failure_report,
     id_list,
     send_chunks,
@@ -34,7 +36,7 @@ from airflow_provider_lingxing.operators.chunks import (
 from airflow_provider_lingxing.operators.submission_record import SubmissionRecord
 from airflow_provider_lingxing.templated import parse_rendered
 from airflow_provider_lingxing.warehouse.dialects import sql_hook, validate_table
-from airflow_provider_lingxing.warehouse.ledger import OpenTasks, SubmissionLedger
+from airflow_provider_lingxing.warehouse.ledger import Claim, OpenTasks, SubmissionLedger
 from airflow_provider_lingxing.warehouse.orders import orders_from_rows, orders_queries, read_rows
 from airflow_provider_lingxing.warehouse.submissions import (
     DEFAULT_LEDGER_TABLE,
@@ -198,13 +200,14 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
 
     def _sql_orders(self, ledger: SubmissionLedger) -> tuple[list[dict[str, Any]], int]:
         """The orders orders_sql returns that the ledger has not settled, and how many it had settled."""
-        query, count, parameters = orders_queries(
+        (query, parameters), count = orders_queries(
             str(self.orders_sql), parameters_of(self.orders_sql_parameters), ledger
         )
         columns, rows = read_rows(ledger.conn, query, parameters)
         orders = [normalize_order(order) for order in orders_from_rows(columns, rows)]
-        (settled,) = read_rows(ledger.conn, count, parameters)[1][0]
-        return orders, int(settled)
+        (total,) = read_rows(ledger.conn, *count)[1][0]
+        settled = int(total) - len(orders)
+        return orders, settled
 
     def _token_before_sending(self, book: SubmissionBook, claimed: list[str]) -> None:
         """The access token, got here once rather than by every chunk's thread at once; if that fails, nothing
@@ -257,27 +260,13 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
     def _submit(
         self, book: SubmissionBook, region: str, orders: list[dict[str, Any]], size: int, *, settled: int
     ) -> list[dict[str, Any]]:
-        claim = book.claim({message_id(order): fingerprint(order) for order in orders})
-        if claim.uncertain_now:
-            self.log.error(
-                "%d order(s) were being sent when the task sending them ended, so they may have reached Lingxing: "
-                "now uncertain, never sent again on their own (ids %s)",
-                len(claim.uncertain_now),
-                id_list(claim.uncertain_now),
-            )
-        for reason, ids in claim.skipped.items():
-            self.log.info("Not sent: %d order(s) %s (ids %s)", len(ids), reason, id_list(ids))
-        mine = set(claim.mine)
-        to_send = [order for order in orders if message_id(order) in mine]
-        chunks = [to_send[start : start + size] for start in range(0, len(to_send), size)]
         workers = min(SUBMIT_FULFILLMENT.capacity, self.hook.max_in_flight or SUBMIT_FULFILLMENT.capacity)
+        claim = Claim()
         try:
-            if chunks:
-                self._token_before_sending(book, claim.mine)
             outcomes = send_chunks(
                 self.hook,
                 book,
-                chunks,
+                self._claimed_batches(book, orders, size, size * workers, claim),
                 region=region,
                 seller_id=self.seller_id,
                 marketplace_id=self.marketplace_id,
@@ -287,6 +276,11 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
         finally:
             self.hook.close()
         self._claimed, self._sent = len(claim.mine), any(o.state != NOT_SENT for o in outcomes)
+        seen = set(claim.mine).union(*claim.skipped.values())
+        if unclaimed := [message_id(order) for order in orders if message_id(order) not in seen]:
+            rest = ChunkOutcome(len(outcomes) + 1, unclaimed, NOT_SENT, detail="not claimed: the sending stopped first")
+            rest.retryable = True
+            outcomes.append(rest)
         open_tasks = book.open_tasks()
         accepted = [o for o in outcomes if o.state == ACCEPTED]
         already = settled + sum(len(ids) for reason, ids in claim.skipped.items() if reason.startswith("already"))
@@ -324,6 +318,37 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
             orders_sql=(str(self.sql_conn_id), str(self.orders_sql)) if self.orders_sql is not None else None,
             ledger=(self.ledger_table, LEDGER_TABLE, self._claimed) if hook is not None else None,
         )
+
+    def _claimed_batches(
+        self, book: SubmissionBook, orders: list[dict[str, Any]], size: int, per_batch: int, claim: Claim
+    ) -> Iterator[list[list[dict[str, Any]]]]:
+        """The orders in chunks, claimed a batch (`per_batch` orders) at a time as the sending asks for them: the
+        first requests leave after one batch's claim, and the next is claimed while they are in flight. `claim`
+        gathers the batches' claims."""
+        for start in range(0, max(len(orders), 1), per_batch):
+            part = orders[start : start + per_batch]
+            try:
+                got = book.claim({message_id(order): fingerprint(order) for order in part})
+            except Exception as error:
+                if start == 0:
+                    raise
+                raise UnclaimedOrders([message_id(order) for order in orders[start:]], error) from error
+            if got.uncertain_now:
+                self.log.error(
+                    "%d order(s) were being sent when the task sending them ended, so they may have reached "
+                    "Lingxing: now uncertain, never sent again on their own (ids %s)",
+                    len(got.uncertain_now),
+                    id_list(got.uncertain_now),
+                )
+            for reason, ids in got.skipped.items():
+                self.log.info("Not sent: %d order(s) %s (ids %s)", len(ids), reason, id_list(ids))
+                claim.skipped[reason] += ids
+            claim.mine += got.mine
+            mine = set(got.mine)
+            to_send = [order for order in part if message_id(order) in mine]
+            if start == 0 and to_send:
+                self._token_before_sending(book, got.mine)
+            yield [to_send[k : k + size] for k in range(0, len(to_send), size)]
 
     def _report(self, book: SubmissionBook, open_tasks: OpenTasks, created_now: set[str | None]) -> None:
         """What every run logs: tasks returned without sending again, stale tasks, uncertain orders."""

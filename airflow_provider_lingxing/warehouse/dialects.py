@@ -54,6 +54,8 @@ class TableSpec:
     primary_key: tuple[str, ...]
     indexes: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """(name suffix, columns) per index."""
+    fillfactor: int | None = None
+    """PostgreSQL: the share of each page filled on insert, leaving room for in-page (HOT) updates."""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -92,6 +94,14 @@ class Dialect:
     def placeholders(self, count: int) -> str:
         return ", ".join([self.placeholder] * count)
 
+    def in_list(self, column: str, count: int) -> str:
+        """`column` is one of `count` bound values (their parameters: `in_values`). PostgreSQL binds them as one
+        array (`= ANY`), so that the statement's text, and the driver's parse of it, do not grow with the list."""
+        return f"{column} = ANY({self.placeholder})"
+
+    def in_values(self, values: Sequence[Any]) -> list[Any]:
+        return [list(values)]
+
     def rows_placeholders(self, columns: int, rows: int) -> str:
         row = f"({self.placeholders(columns)})"
         return ", ".join([row] * rows)
@@ -117,7 +127,11 @@ class Dialect:
         lines.append(f"    PRIMARY KEY ({', '.join(spec.primary_key)})")
         if inline_indexes:
             lines += [f"    INDEX {suffix} ({', '.join(columns)})" for suffix, columns in spec.indexes]
-        return f"CREATE TABLE IF NOT EXISTS {validate_table(table)} (\n" + ",\n".join(lines) + "\n)"
+        storage = self.storage(spec)
+        return f"CREATE TABLE IF NOT EXISTS {validate_table(table)} (\n" + ",\n".join(lines) + f"\n){storage}"
+
+    def storage(self, spec: TableSpec) -> str:
+        return f" WITH (fillfactor = {spec.fillfactor})" if spec.fillfactor else ""
 
     def prepare_table(self, conn: Any, table: str, spec: TableSpec) -> None:
         """Create `table` if missing before a transaction writes into it: its own short transaction."""
@@ -149,6 +163,15 @@ class SqliteDialect(Dialect):
     name = "sqlite"
     placeholder = "?"
 
+    def in_list(self, column: str, count: int) -> str:
+        return f"{column} IN ({self.placeholders(count)})"
+
+    def in_values(self, values: Sequence[Any]) -> list[Any]:
+        return list(values)
+
+    def storage(self, spec: TableSpec) -> str:
+        return ""
+
     @staticmethod
     def named(name: str) -> str:
         return f":{name}"
@@ -179,6 +202,9 @@ class MySqlDialect(Dialect):
     name = "mysql"
     text_type = "CHAR"
     ddl_commits = True
+    in_list = SqliteDialect.in_list
+    in_values = SqliteDialect.in_values
+    storage = SqliteDialect.storage
 
     @staticmethod
     def differs(left: str, right: str) -> str:

@@ -28,11 +28,13 @@ from airflow_provider_lingxing.warehouse.submissions import (
     LEDGER_TABLE,
     MAX_TEXT,
     REFUSED,
+    RELEASED,
     RESUBMIT_NEVER,
     RESUBMIT_ON_ERROR,
     SENDING,
     UNCERTAIN,
     TaskIdentity,
+    Transition,
     as_utc,
     batches,
     literal,
@@ -149,7 +151,10 @@ class SubmissionLedger:
         return self.dialect.timestamp(self.clock())
 
     def _in(self, ids: Sequence[str]) -> str:
-        return f"order_id IN ({self.dialect.placeholders(len(ids))})"
+        return self.dialect.in_list("order_id", len(ids))
+
+    def _ids(self, ids: Sequence[str]) -> list[Any]:
+        return self.dialect.in_values(ids)
 
     @property
     def _scope(self) -> str:
@@ -200,7 +205,7 @@ class SubmissionLedger:
             ids = list(fingerprints)
             for batch in batches(ids):
                 sql = f"SELECT * FROM {self.table} WHERE {self._scope} AND {self._in(batch)}"
-                rows = self._select(cursor, sql, [*self._scope_values, *batch])
+                rows = self._select(cursor, sql, [*self._scope_values, *self._ids(batch)])
                 existing.update((row["order_id"], row) for row in rows)
             takeovers: dict[str, list[str]] = defaultdict(list)
             new: list[str] = []
@@ -219,7 +224,7 @@ class SubmissionLedger:
                     cursor.execute(
                         f"DELETE FROM {self.table} WHERE {self._scope} AND claim_id = {self.dialect.placeholder} "
                         f"AND {self._in(batch)}",
-                        [*self._scope_values, old_claim, *batch],
+                        [*self._scope_values, old_claim, *self._ids(batch)],
                     )
             self._insert(cursor, new, fingerprints, self.dialect.timestamp(now))
             for batch in batches(new):
@@ -227,7 +232,7 @@ class SubmissionLedger:
                     f"SELECT order_id FROM {self.table} WHERE {self._scope} AND claim_id = {self.dialect.placeholder} "
                     f"AND {self._in(batch)}"
                 )
-                cursor.execute(sql, [*self._scope_values, self.claim_id, *batch])
+                cursor.execute(sql, [*self._scope_values, self.claim_id, *self._ids(batch)])
                 claim.mine += [order_id for (order_id,) in cursor.fetchall()]
         order = {order_id: i for i, order_id in enumerate(ids)}
         claim.mine.sort(key=order.__getitem__)
@@ -262,21 +267,26 @@ class SubmissionLedger:
             "marketplace_id": self.marketplace_id,
             "state": CLAIMED,
             **dict.fromkeys(("task_id", "refusal", "result_code", "result_description")),
+            "outstanding": 1,
             **{"dag_id": i.dag_id, "run_id": i.run_id, "airflow_task_id": i.task_id, "map_index": i.map_index},
             **{"try_number": i.try_number, "claim_id": self.claim_id, "claimed_at": now, "updated_at": now},
         }
         columns = LEDGER_TABLE.names
-        for batch in batches(ids):
-            rows = [{**fixed, "order_id": order_id, "fingerprint": fingerprints[order_id]} for order_id in batch]
-            sql = self.dialect.insert_absent(self.table, columns, LEDGER_TABLE.primary_key, len(batch))
-            cursor.execute(sql, [row[c] for row in rows for c in columns])
+        rows = [{**fixed, "order_id": order_id, "fingerprint": fingerprints[order_id]} for order_id in ids]
+        if rows:  # one statement, many rows: each driver batches it its way (pipeline, multi-row VALUES)
+            sql = self.dialect.insert_absent(self.table, columns, LEDGER_TABLE.primary_key, 1)
+            cursor.executemany(sql, [tuple(row[c] for c in columns) for row in rows])
 
     def _sweep(self, cursor: Any, now: datetime) -> list[str]:
         """`sending` rows left by this task's earlier try, or by anyone longer than claim_timeout ago: their
         request may have reached Lingxing, so they become uncertain (never sent again on their own)."""
         p = self.dialect.placeholder
-        where = f"{self._scope} AND state = '{SENDING}' AND (({self._own}) OR updated_at < {p})"
-        values = [*self._scope_values, *self._own_values, self.dialect.timestamp(now - self.claim_timeout)]
+        where = (
+            f"{self._scope} AND outstanding = 1 AND state = '{SENDING}' AND claim_id <> {p} "
+            f"AND (({self._own}) OR updated_at < {p})"
+        )
+        cutoff = self.dialect.timestamp(now - self.claim_timeout)
+        values = [*self._scope_values, self.claim_id, *self._own_values, cutoff]
         cursor.execute(f"SELECT order_id FROM {self.table} WHERE {where}", values)
         found = [order_id for (order_id,) in cursor.fetchall()]
         if found:
@@ -289,78 +299,70 @@ class SubmissionLedger:
 
     # transitions of one chunk, each committed
 
-    def _move(self, ids: Sequence[str], to: str, source: str, **changes: Any) -> int:
+    def record(self, transitions: Sequence[Transition]) -> list[list[str]]:
+        """Write chunks' moves in one committed transaction; per transition, the ids it moved (a chunk marked
+        sending loses the ids another run took over meanwhile)."""
         p = self.dialect.placeholder
-        assignments = ", ".join([f"state = '{to}'", f"updated_at = {p}", *(f"{c} = {p}" for c in changes)])
+        moved: list[list[str]] = []
         with self._transaction() as cursor:
-            cursor.execute(
-                f"UPDATE {self.table} SET {assignments} WHERE {self._scope} AND claim_id = {p} "
-                f"AND state = '{source}' AND {self._in(ids)}",
-                [self._now(), *changes.values(), *self._scope_values, self.claim_id, *ids],
-            )
-            return int(cursor.rowcount)
+            for move in transitions:
+                ids = list(move.ids)
+                if move.to == RELEASED:
+                    self._delete(cursor, ids)
+                    moved.append(ids)
+                    continue
+                changes: dict[str, Any] = {"updated_at": self._now()}
+                if move.to == SENDING:
+                    changes["try_number"] = self.identity.try_number
+                elif move.to == ACCEPTED:
+                    changes["task_id"] = move.task_id
+                elif move.to in (REFUSED, UNCERTAIN):
+                    changes["refusal"] = move.message[:MAX_TEXT]
+                assignments = ", ".join([f"state = '{move.to}'", *(f"{c} = {p}" for c in changes)])
+                ours_in = f"{self._scope} AND claim_id = {p} AND {self._in(ids)} AND state = "
+                values = [*self._scope_values, self.claim_id, *self._ids(ids)]
+                source = CLAIMED if move.to == SENDING else SENDING
+                cursor.execute(
+                    f"UPDATE {self.table} SET {assignments} WHERE {ours_in}'{source}'", [*changes.values(), *values]
+                )
+                if move.to == SENDING and cursor.rowcount != len(ids):
+                    cursor.execute(f"SELECT order_id FROM {self.table} WHERE {ours_in}'{SENDING}'", values)
+                    ours = {order_id for (order_id,) in cursor.fetchall()}
+                    ids = [order_id for order_id in ids if order_id in ours]
+                moved.append(ids)
+        return moved
 
-    def sending(self, ids: Sequence[str]) -> list[str]:
-        """Mark a chunk `sending` before its request; returns the ids still ours (all, unless taken over)."""
-        if self._move(ids, SENDING, CLAIMED, try_number=self.identity.try_number) == len(ids):
-            return list(ids)
+    def _delete(self, cursor: Any, ids: Sequence[str]) -> None:
         p = self.dialect.placeholder
-        with self._transaction(write=False) as cursor:
+        for batch in batches(ids):
             cursor.execute(
-                f"SELECT order_id FROM {self.table} WHERE {self._scope} AND claim_id = {p} AND state = '{SENDING}' "
-                f"AND {self._in(ids)}",
-                [*self._scope_values, self.claim_id, *ids],
+                f"DELETE FROM {self.table} WHERE {self._scope} AND claim_id = {p} "
+                f"AND state IN ('{CLAIMED}', '{SENDING}') AND {self._in(batch)}",
+                [*self._scope_values, self.claim_id, *self._ids(batch)],
             )
-            ours = {order_id for (order_id,) in cursor.fetchall()}
-        return [order_id for order_id in ids if order_id in ours]
-
-    def accepted(self, ids: Sequence[str], task_id: str) -> None:
-        self._move(ids, ACCEPTED, SENDING, task_id=task_id)
-
-    def refused(self, ids: Sequence[str], message: str) -> None:
-        self._move(ids, REFUSED, SENDING, refusal=message[:MAX_TEXT])
-
-    def uncertain(self, ids: Sequence[str], message: str) -> None:
-        self._move(ids, UNCERTAIN, SENDING, refusal=message[:MAX_TEXT])
-
-    def retry_later(self, ids: Sequence[str]) -> None:
-        """Back to `claimed`: refused for a passing reason, to be sent again by this execution."""
-        self._move(ids, CLAIMED, SENDING)
 
     def release(self, ids: Sequence[str]) -> None:
         """Forget claims that were not sent (or definitely refused for a passing reason): any run may take them."""
-        p = self.dialect.placeholder
         with self._transaction() as cursor:
-            for batch in batches(ids):
-                cursor.execute(
-                    f"DELETE FROM {self.table} WHERE {self._scope} AND claim_id = {p} "
-                    f"AND state IN ('{CLAIMED}', '{SENDING}') AND {self._in(batch)}",
-                    [*self._scope_values, self.claim_id, *batch],
-                )
+            self._delete(cursor, ids)
 
     # reports
 
     def open_tasks(self) -> OpenTasks:
-        """Accepted tasks of this seller and marketplace whose results are not loaded (up to max_task_age), and
-        every task this task instance created (a retry or clear returns them)."""
+        """Accepted tasks of this seller and marketplace whose results are not loaded: up to max_task_age, and
+        every one this task instance created (a retry or clear returns them); older ones are stale."""
         cutoff = self.clock() - self.max_task_age
         with self._transaction(write=False) as cursor:
             accepted = self._select(
                 cursor,
                 f"SELECT task_id, order_id, updated_at, run_id, dag_id, airflow_task_id, map_index FROM {self.table} "
-                f"WHERE state = '{ACCEPTED}' AND {self._scope}",
+                f"WHERE {self._scope} AND outstanding = 1 AND state = '{ACCEPTED}'",
                 self._scope_values,
             )
-            own_complete = self._select(
-                cursor,
-                f"SELECT task_id, order_id FROM {self.table} WHERE {self._own} AND {self._scope} "
-                f"AND state = '{COMPLETE}' AND task_id IS NOT NULL",
-                [*self._own_values, *self._scope_values],
-            )
+        own = {row["task_id"] for row in accepted if self.identity.owns(row)}
         messages: dict[str, list[str]] = defaultdict(list)
         stale: set[str] = set()
-        own = {row["task_id"] for row in own_complete} | {row["task_id"] for row in accepted if self.identity.owns(row)}
-        for row in [*accepted, *own_complete]:
+        for row in accepted:
             if row["task_id"] not in own and as_utc(row["updated_at"]) < cutoff:
                 stale.add(row["task_id"])
             else:
@@ -374,7 +376,7 @@ class SubmissionLedger:
     def uncertain_orders(self, shown: int = 5) -> tuple[int, list[str]]:
         """How many orders of this seller and marketplace are uncertain, and the first few ids."""
         with self._transaction(write=False) as cursor:
-            where = f"state = '{UNCERTAIN}' AND {self._scope}"
+            where = f"{self._scope} AND outstanding = 1 AND state = '{UNCERTAIN}'"
             cursor.execute(f"SELECT COUNT(*) FROM {self.table} WHERE {where}", self._scope_values)
             (count,) = cursor.fetchone()
             cursor.execute(

@@ -41,15 +41,16 @@ TEXT_FIELDS = (*ORDER_FIELDS, "order_item_no")
 ALIAS = "lingxing_orders"
 
 
-def orders_queries(sql: str, parameters: Any, ledger: SubmissionLedger) -> tuple[str, str, Any]:
-    """`sql` wrapped to drop the orders the ledger settled; a query counting those; the parameters of both.
+def orders_queries(sql: str, parameters: Any, ledger: SubmissionLedger) -> tuple[tuple[str, Any], tuple[str, Any]]:
+    """`sql` wrapped to drop the orders the ledger settled, and a query counting every order `sql` gives (those
+    settled are the difference: the ledger is probed once), each with its parameters.
 
     Parameters keep the user's style: a mapping gets two named ones added (`lingxing_seller_id`,
     `lingxing_marketplace_id`), a sequence (or None) two positional ones at the end. Without parameters, a
     `%` in the query is literal; with the `%s` placeholder style it is doubled, since the query now has some.
     """
     dialect = ledger.dialect
-    text = sql.strip().rstrip(";").rstrip()
+    text = given = sql.strip().rstrip(";").rstrip()
     if isinstance(parameters, Mapping):
         seller, marketplace = dialect.named("lingxing_seller_id"), dialect.named("lingxing_marketplace_id")
         values: Any = {
@@ -75,16 +76,19 @@ def orders_queries(sql: str, parameters: Any, ledger: SubmissionLedger) -> tuple
         f"AND l.order_id = CAST({ALIAS}.id AS {dialect.text_type}) "
         f"AND (l.state IN ('{SENDING}', '{ACCEPTED}', '{UNCERTAIN}') OR ({done}))"
     )
-    source = f"(\n{text}\n) {ALIAS}"
-    counted = f"SELECT COUNT(DISTINCT {ALIAS}.id) FROM {source} WHERE EXISTS ({settled})"
-    return f"SELECT * FROM {source} WHERE NOT EXISTS ({settled})", counted, values
+    unsettled = f"SELECT * FROM (\n{text}\n) {ALIAS} WHERE NOT EXISTS ({settled})"
+    counted = f"SELECT COUNT(DISTINCT {ALIAS}.id) FROM (\n{given}\n) {ALIAS}"
+    return (unsettled, values), (counted, parameters)
 
 
 def read_rows(conn: Any, sql: str, parameters: Any) -> tuple[list[str], list[Sequence[Any]]]:
     """Run a query on `conn` and commit (ending its snapshot); the column names and the rows."""
     try:
         with closing(conn.cursor()) as cursor:
-            cursor.execute(sql, parameters)
+            if parameters is None:
+                cursor.execute(sql)
+            else:
+                cursor.execute(sql, parameters)
             columns = [str(d[0]) for d in cursor.description or ()]
             rows = list(cursor.fetchall())
         conn.commit()

@@ -3,7 +3,7 @@
     python submit_worker.py '{"run_id": ..., "try_number": 1, "kill_at": "claimed", "arguments": {...}}'
 
 `arguments` are LingxingSubmitFulfillmentOperator's; the environment holds the connections. Boundaries:
-`claimed` (the claim committed), `sending` (the first chunk marked sending, its request not sent), `answered`
+`claimed` (the claim committed), `sending` (the first chunks marked sending, their requests not sent), `answered`
 (Lingxing answered the first request, the ledger not yet written), `recorded` (every chunk recorded, execute
 returned, its XCom not pushed). Prints `RESULT <json>` or `FAILED <class>: <message>` (exit 3).
 """
@@ -20,6 +20,7 @@ from typing import Any
 from airflow_provider_lingxing.hooks.lingxing import LingxingHook
 from airflow_provider_lingxing.operators.fulfillment import LingxingSubmitFulfillmentOperator
 from airflow_provider_lingxing.warehouse.ledger import SubmissionLedger
+from airflow_provider_lingxing.warehouse.submissions import SENDING
 
 
 def die() -> None:
@@ -42,7 +43,15 @@ def main(spec: dict[str, Any]) -> None:
     if kill_at == "claimed":
         kill_after(SubmissionLedger, "claim")
     elif kill_at == "sending":
-        kill_after(SubmissionLedger, "sending")
+        real_record = SubmissionLedger.record
+
+        def record_then_die(self: SubmissionLedger, transitions: Any) -> Any:
+            moved = real_record(self, transitions)
+            if any(move.to == SENDING for move in transitions):
+                die()
+            return moved
+
+        SubmissionLedger.record = record_then_die  # type: ignore[method-assign]
     elif kill_at == "answered":
         kill_after(LingxingHook, "submit_fulfillment")
     ti = SimpleNamespace(

@@ -10,7 +10,14 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_lingxing.warehouse import results as results_table
 from airflow_provider_lingxing.warehouse.ledger import SubmissionLedger
-from airflow_provider_lingxing.warehouse.submissions import TaskIdentity, complete_orders
+from airflow_provider_lingxing.warehouse.submissions import (
+    ACCEPTED,
+    REFUSED,
+    SENDING,
+    TaskIdentity,
+    Transition,
+    complete_orders,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -37,6 +44,19 @@ def ledger(warehouse, table, who: TaskIdentity | None = None, **kwargs) -> Submi
     ).open()
 
 
+def sending(book: SubmissionLedger, ids: list[str]) -> list[str]:
+    (moved,) = book.record([Transition(tuple(ids), SENDING)])
+    return moved
+
+
+def accepted(book: SubmissionLedger, ids: list[str], task_id: str) -> None:
+    book.record([Transition(tuple(ids), ACCEPTED, task_id=task_id)])
+
+
+def refused(book: SubmissionLedger, ids: list[str], message: str) -> None:
+    book.record([Transition(tuple(ids), REFUSED, message=message)])
+
+
 def prints(*ids: int, version: str = "a") -> dict[str, str]:
     return {str(i): f"{version}{i}" for i in ids}
 
@@ -49,8 +69,8 @@ def test_a_claimed_order_is_sent_by_one_run_only(warehouse, table):
     first = ledger(warehouse, table)
     claim = first.claim(prints(1, 2, 3))
     assert claim.mine == ["1", "2", "3"]
-    assert first.sending(["1", "2"]) == ["1", "2"]
-    first.accepted(["1", "2"], "1003100")
+    assert sending(first, ["1", "2"]) == ["1", "2"]
+    accepted(first, ["1", "2"], "1003100")
     other = ledger(warehouse, table, identity("scheduled__2"))
     claim = other.claim(prints(1, 2, 3, 4))
     assert claim.mine == ["4"]
@@ -95,16 +115,16 @@ def test_the_same_task_takes_its_claims_over_at_once_and_others_after_the_timeou
     assert other.claim(prints(1, 2)).mine == []
     retry = ledger(warehouse, table, identity(try_number=2))
     assert retry.claim(prints(1, 2)).mine == ["1", "2"], "the task's retry takes its claims at once"
-    assert dead.sending(["1", "2"]) == [], "the dead try's claim id no longer owns them: it sends nothing"
+    assert sending(dead, ["1", "2"]) == [], "the dead try's claim id no longer owns them: it sends nothing"
     later = ledger(warehouse, table, identity("scheduled__3"), claim_timeout=timedelta(0))
     assert later.claim(prints(1, 2)).mine == ["1", "2"], "after claim_timeout any run takes them"
-    assert retry.sending(["1", "2"]) == []
+    assert sending(retry, ["1", "2"]) == []
 
 
 def test_a_send_left_by_a_dead_try_becomes_uncertain_and_is_never_claimed(warehouse, table):
     dead = ledger(warehouse, table)
     dead.claim(prints(1, 2, 3))
-    dead.sending(["1", "2"])
+    sending(dead, ["1", "2"])
     retry = ledger(warehouse, table, identity(try_number=2))
     claim = retry.claim(prints(1, 2, 3))
     assert claim.uncertain_now == ["1", "2"]
@@ -121,8 +141,8 @@ def test_a_send_left_by_a_dead_try_becomes_uncertain_and_is_never_claimed(wareho
 def test_a_refused_order_is_claimed_again_only_once_changed(warehouse, table):
     first = ledger(warehouse, table)
     first.claim(prints(1, 2))
-    first.sending(["1", "2"])
-    first.refused(["1"], "orderList[0].carrierCode承运商code不能为空")
+    sending(first, ["1", "2"])
+    refused(first, ["1"], "orderList[0].carrierCode承运商code不能为空")
     first.release(["2"])
     later = ledger(warehouse, table, identity("scheduled__2"))
     claim = later.claim(prints(1, 2))
@@ -141,8 +161,8 @@ def test_an_order_whose_outcome_was_error_is_sent_again_once_changed_only_on_err
 ):
     first = ledger(warehouse, table)
     first.claim(prints(1, 2))
-    first.sending(["1", "2"])
-    first.accepted(["1", "2"], "1003100")
+    sending(first, ["1", "2"])
+    accepted(first, ["1", "2"], "1003100")
     hook = BaseHook.get_connection(warehouse.conn_id).get_hook()
     outcomes = [("1003100", "1", "Error", "The order id is not valid."), ("1003100", "2", "Success", None)]
     conn = hook.get_conn()
@@ -160,13 +180,13 @@ def test_an_order_whose_outcome_was_error_is_sent_again_once_changed_only_on_err
 def test_open_tasks_are_this_task_s_and_the_unloaded_ones_up_to_max_task_age(warehouse, table):
     earlier = ledger(warehouse, table, identity("scheduled__1"))
     earlier.claim(prints(1, 2, 3))
-    earlier.sending(["1", "2", "3"])
-    earlier.accepted(["1", "2"], "1003100")
-    earlier.accepted(["3"], "1003101")
+    sending(earlier, ["1", "2", "3"])
+    accepted(earlier, ["1", "2"], "1003100")
+    accepted(earlier, ["3"], "1003101")
     now = ledger(warehouse, table, identity("scheduled__2"))
     now.claim(prints(4))
-    now.sending(["4"])
-    now.accepted(["4"], "1003102")
+    sending(now, ["4"])
+    accepted(now, ["4"], "1003102")
     opened = now.open_tasks()
     assert opened.tasks == [
         {"task_id": "1003100", "message_ids": ["1", "2"]},
@@ -183,8 +203,8 @@ def test_complete_marks_are_written_in_the_results_transaction(warehouse, table)
     """A load that fails leaves the ledger as it was: outcome and row are one commit."""
     first = ledger(warehouse, table)
     first.claim(prints(1))
-    first.sending(["1"])
-    first.accepted(["1"], "1003100")
+    sending(first, ["1"])
+    accepted(first, ["1"], "1003100")
     hook = BaseHook.get_connection(warehouse.conn_id).get_hook()
     results = warehouse.new_table("ledger_res")
 
