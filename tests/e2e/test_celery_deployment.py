@@ -1,6 +1,7 @@
-"""A distributed deployment: CeleryExecutor with two workers (distinct hostnames) and two triggerers, Redis as the
-Celery broker and as the Lingxing concurrency budget and token store, PostgreSQL as metadata database, Celery result
-backend and warehouse, the simulator as Lingxing with enough latency that the bucket matters.
+"""A distributed deployment runs the hourly loop users copy: CeleryExecutor with two workers (distinct hostnames) and
+two triggerers, Redis as the Celery broker and as the Lingxing concurrency budget and token store, PostgreSQL as
+metadata database, Celery result backend and warehouse, the simulator as Lingxing with enough latency that the
+bucket matters: eight sellers' mapped branches submit their chunks at once, far more than 10 requests.
 
 Not part of `make test` (minutes): `make e2e-celery`. Needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379.
 It starts and stops every process itself; Redis keeps nothing of it afterwards (its own database numbers).
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -20,37 +21,68 @@ from cryptography.fernet import Fernet
 
 from airflow_provider_lingxing.api.endpoints import GET_FULFILLMENT_RESULT, SUBMIT_FULFILLMENT
 from airflow_provider_lingxing.testing.simulator import LingxingSimulator
-from tests.e2e.deployment import PG, Deployment, exclusive, progress, query
+from tests.e2e.deployment import PG, Deployment, connect, exclusive, progress, query
 
 REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "example_dags" / "lingxing_fulfillment_loop.py"
+DAG_ID = "lingxing_fulfillment_loop"
 DATABASE = "lingxing_e2e_celery"
 QUEUE = "lingxing_e2e_celery"
 BROKER_DB, LIMITER_DB = 13, 14
 """Redis database numbers of this check alone: the broker's, and the Lingxing budget's and token's."""
-DAG_ID = "lingxing_mark_shipped"
-SELLER = {"seller_id": "A1SIMNA0000001", "marketplace_id": "ATVPDKIKX0DER", "region": "NA"}
-TABLE = "lingxing_fulfillment_results"
-RUNS, ORDERS_PER_RUN = 6, 30
+SELLERS = [{"seller_id": f"A1CELERY{n:06d}", "marketplace_id": "ATVPDKIKX0DER", "region": "NA"} for n in range(1, 9)]
+ORDERS_PER_SELLER = 150
+"""Two chunks of at most 100 orders per seller: 16 submissions at once from eight branches."""
+RESULTS_TABLE, LEDGER_TABLE = "lingxing_fulfillment_results", "lingxing_fulfillment_submissions"
 LATENCY_SECONDS = 0.2
 COMPLETE_AFTER_SECONDS = 8
 RUN_TIMEOUT_SECONDS = 600
 POOL_SLOTS = 64
 """Far above the bucket: Redis, not the Airflow pool, is what keeps the deployment under 10 in flight."""
 WORKER_CONCURRENCY = 8
+WMS_TABLE = """
+CREATE TABLE wms_shipments (
+    amazon_order_ref BIGINT NOT NULL, order_item_id TEXT NOT NULL, amazon_order_id TEXT NOT NULL,
+    tracking_number TEXT NOT NULL, carrier TEXT NOT NULL, service TEXT, quantity INTEGER NOT NULL,
+    seller_id TEXT NOT NULL, marketplace_id TEXT NOT NULL, shipped_at TEXT NOT NULL
+)"""
 
 
-def orders(run: int) -> list[dict]:
-    return [
-        {
-            "id": 8_000_000 + run * 1000 + n,
-            "platform_order_no": f"114-{run:03d}{n:04d}-0000000",
-            "tracking_no": f"1Z{run:03d}{n:05d}",
-            "carrier_code": "UPS",
-            "carrier_name": "UPS",
-            "order_item": [{"order_item_no": f"{60_000_000 + run * 1000 + n}", "quantity": 1}],
-        }
-        for n in range(1, ORDERS_PER_RUN + 1)
-    ]
+def shipments() -> list[tuple]:
+    """The WMS rows: every seller's orders shipped an hour ago; ERR… and WARN… come back as Error and Warning."""
+    shipped_at = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
+    rows = []
+    for s, seller in enumerate(SELLERS):
+        for n in range(1, ORDERS_PER_SELLER + 1):
+            order_id = 8_000_000 + 10_000 * s + n
+            prefix = "ERR" if n % 10 == 0 else "WARN" if n % 7 == 0 else "1Z"
+            rows.append(
+                (
+                    order_id,
+                    f"{order_id}-1",
+                    f"114-{order_id:07d}-0000000",
+                    f"{prefix}{order_id:010d}",
+                    "UPS",
+                    "Ground",
+                    1,
+                    seller["seller_id"],
+                    seller["marketplace_id"],
+                    shipped_at,
+                )
+            )
+    return rows
+
+
+def postgres_dag(folder: Path) -> Path:
+    """The example as a PostgreSQL user adapts it: ORDERS_SQL's placeholders in psycopg2's style (its docstring)."""
+    source = EXAMPLE.read_text()
+    for name in ("seller_id", "marketplace_id", "since"):
+        assert f":{name}" in source, f"the example's ORDERS_SQL no longer has :{name}"
+        source = source.replace(f":{name}", f"%({name})s")
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / EXAMPLE.name
+    target.write_text(source)
+    return target
 
 
 def clean_redis() -> None:
@@ -76,11 +108,11 @@ def celery_components() -> dict[str, tuple[str, ...]]:
 
 
 @pytest.mark.e2e
-def test_celery_workers_and_two_triggerers_stay_under_the_bucket_with_one_token(tmp_path):
+def test_the_hourly_loop_on_celery_workers_and_two_triggerers_stays_under_the_bucket_with_one_token(tmp_path):
     started = time.monotonic()
     warehouse = {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": DATABASE}
     limiter = {"conn_type": "redis", "host": "127.0.0.1", "port": 6379, "extra": {"db": LIMITER_DB}}
-    submitted = {run: orders(run) for run in range(RUNS)}
+    rows = shipments()
     with (
         exclusive(DATABASE),
         LingxingSimulator(complete_after_seconds=COMPLETE_AFTER_SECONDS, latency=LATENCY_SECONDS) as sim,
@@ -90,7 +122,7 @@ def test_celery_workers_and_two_triggerers_stay_under_the_bucket_with_one_token(
         deployment = Deployment(
             home=tmp_path,
             database=DATABASE,
-            dags_folder=REPO / "example_dags",
+            dags_folder=postgres_dag(tmp_path / "dags").parent,
             components=celery_components(),
             extra_env={
                 "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
@@ -107,29 +139,31 @@ def test_celery_workers_and_two_triggerers_stay_under_the_bucket_with_one_token(
         )
         try:
             deployment.prepare()
+            with connect(DATABASE) as conn, conn.cursor() as cursor:
+                cursor.execute(WMS_TABLE)
+                cursor.executemany(f"INSERT INTO wms_shipments VALUES ({', '.join(['%s'] * 10)})", rows)
             deployment.airflow("pools", "set", "lingxing_api", str(POOL_SLOTS), "Lingxing API")
             with deployment:
                 deployment.wait_until("api-server healthy", deployment.api_healthy, timeout=180)
-                deployment.wait_until(f"{DAG_ID} parsed", lambda: deployment.dag_ready(DAG_ID), timeout=180)
-                run_ids = {run: f"e2e_celery_{int(time.time())}_{run}" for run in submitted}
-
-                def trigger(run: int) -> None:
-                    conf = json.dumps({**SELLER, "orders": submitted[run]})
-                    deployment.airflow("dags", "trigger", DAG_ID, "--run-id", run_ids[run], "--conf", conf)
-
-                with ThreadPoolExecutor(max_workers=RUNS) as pool:
-                    list(pool.map(trigger, submitted))
-                progress(f"triggered {RUNS} runs of {DAG_ID}, {ORDERS_PER_RUN} orders each")
                 deployment.wait_until(
-                    "every run finished",
-                    lambda: all(deployment.run_state(DAG_ID, r) in ("success", "failed") for r in run_ids.values()),
+                    f"{DAG_ID} parsed", lambda: query(DATABASE, "SELECT 1 FROM dag WHERE dag_id = %s", (DAG_ID,)), 180
+                )
+                run_id = f"e2e_celery_{int(time.time())}"
+                conf = json.dumps({"sellers": SELLERS})
+                deployment.airflow("dags", "trigger", DAG_ID, "--run-id", run_id, "--conf", conf)
+                deployment.airflow("dags", "unpause", DAG_ID)
+                progress(f"triggered {DAG_ID} for {len(SELLERS)} sellers x {ORDERS_PER_SELLER} orders")
+                state = deployment.wait_until(
+                    "the run finished",
+                    lambda: (s := deployment.run_state(DAG_ID, run_id)) in ("success", "failed") and s,
                     timeout=RUN_TIMEOUT_SECONDS,
                     interval=3,
                 )
-                states = {r: deployment.run_state(DAG_ID, r) for r in run_ids.values()}
-                assert set(states.values()) == {"success"}, f"{states}\n{deployment.diagnostics()}"
+                tasks = deployment.task_states(DAG_ID, run_id)
+                assert state == "success", f"{tasks}\n{deployment.diagnostics()}"
             stats = sim.stats()
-            rows = query(DATABASE, f"SELECT task_id, message_id FROM {TABLE}")
+            loaded = query(DATABASE, f"SELECT seller_id, message_id FROM {RESULTS_TABLE} WHERE message_id <> ''")
+            ledger = query(DATABASE, f"SELECT state, count(*) FROM {LEDGER_TABLE} GROUP BY state")
             received = {
                 name: (deployment.logs / f"{name}.log").read_text(errors="replace").count("] received")
                 for name in ("worker-1", "worker-2")
@@ -139,22 +173,22 @@ def test_celery_workers_and_two_triggerers_stay_under_the_bucket_with_one_token(
         finally:
             clean_redis()
 
-    app = sim.app_id
-    peaks = stats["peak_in_flight"].get(app, {})
+    peaks = stats["peak_in_flight"].get(sim.app_id, {})
     progress(
         f"end to end in {time.monotonic() - started:.0f}s: {stats['requests_total']} calls, peak in flight {peaks}, "
-        f"{stats['rate_limited']} x 3001008, tokens {stats['tokens_issued']}, tasks per Celery worker {received}"
+        f"{stats['rate_limited']} x 3001008, tokens {stats['tokens_issued']}, tasks per Celery worker {received}, "
+        f"ledger {dict(ledger)}"
     )
     assert stats["rate_limited"] == 0
-    assert all(n <= GET_FULFILLMENT_RESULT.capacity for n in peaks.values()), peaks
-    assert peaks.get(SUBMIT_FULFILLMENT.path, 0) <= SUBMIT_FULFILLMENT.capacity
+    assert peaks.get(SUBMIT_FULFILLMENT.path, 0) <= SUBMIT_FULFILLMENT.capacity, peaks
+    assert peaks.get(GET_FULFILLMENT_RESULT.path, 0) <= GET_FULFILLMENT_RESULT.capacity, peaks
     assert stats["tokens_issued"]["access"] == 1, stats["tokens_issued"]
-    every_order = sorted(str(o["id"]) for run in submitted.values() for o in run)
-    sent = sorted(i for subs in stats["submissions"].values() for s in subs for i in s["order_ids"])
+    every_order = sorted((r[7], str(r[0])) for r in rows)
+    sent = sorted((seller, i) for seller, subs in stats["submissions"].items() for s in subs for i in s["order_ids"])
     assert sent == every_order, "every order submitted exactly once"
     assert stats["duplicate_order_ids"] == {}
-    loaded = Counter(message_id for _, message_id in rows)
-    assert sorted(loaded) == every_order and set(loaded.values()) == {1}, "every result row loaded once"
+    assert Counter(loaded) == Counter(every_order) and len(set(loaded)) == len(loaded), "every row loaded once"
+    assert dict(ledger) == {"complete": len(every_order)}
     assert all(received.values()), f"both Celery workers ran tasks: {received}"
     assert triggerers[0][0] >= 2, "two triggerers ran"
     assert {"limit", "token"} <= set(in_redis), f"the budget and the token went through Redis: {in_redis}"
