@@ -30,7 +30,23 @@ DATABASE = "lingxing_e2e_celery"
 QUEUE = "lingxing_e2e_celery"
 BROKER_DB, LIMITER_DB = 13, 14
 """Redis database numbers of this check alone: the broker's, and the Lingxing budget's and token's."""
-SELLERS = [{"seller_id": f"A1CELERY{n:06d}", "marketplace_id": "ATVPDKIKX0DER", "region": "NA"} for n in range(1, 9)]
+SELLERS = [
+    {
+        "sid": 500 + n,
+        "mid": 1,
+        "name": f"E2E Store {n}",
+        "seller_id": f"A1CELERY{n:06d}",
+        "account_name": f"e2e-{n}",
+        "seller_account_id": 5000 + n,
+        "region": "NA",
+        "country": "美国",
+        "has_ads_setting": 0,
+        "marketplace_id": "ATVPDKIKX0DER",
+        "status": 1,
+    }
+    for n in range(1, 9)
+]
+"""The simulator's seller list: the loop maps one branch per store of it."""
 ORDERS_PER_SELLER = 150
 """Two chunks of at most 100 orders per seller: 16 submissions at once from eight branches."""
 RESULTS_TABLE, LEDGER_TABLE = "lingxing_fulfillment_results", "lingxing_fulfillment_submissions"
@@ -115,7 +131,9 @@ def test_the_hourly_loop_on_celery_workers_and_two_triggerers_stays_under_the_bu
     rows = shipments()
     with (
         exclusive(DATABASE),
-        LingxingSimulator(complete_after_seconds=COMPLETE_AFTER_SECONDS, latency=LATENCY_SECONDS) as sim,
+        LingxingSimulator(
+            complete_after_seconds=COMPLETE_AFTER_SECONDS, latency=LATENCY_SECONDS, sellers=SELLERS
+        ) as sim,
     ):
         clean_redis()
         lingxing = {**json.loads(sim.connection_json()), "extra": {"redis_conn_id": "lingxing_redis"}}
@@ -148,11 +166,12 @@ def test_the_hourly_loop_on_celery_workers_and_two_triggerers_stays_under_the_bu
                 deployment.wait_until(
                     f"{DAG_ID} parsed", lambda: query(DATABASE, "SELECT 1 FROM dag WHERE dag_id = %s", (DAG_ID,)), 180
                 )
-                run_id = f"e2e_celery_{int(time.time())}"
-                conf = json.dumps({"sellers": SELLERS})
-                deployment.airflow("dags", "trigger", DAG_ID, "--run-id", run_id, "--conf", conf)
-                deployment.airflow("dags", "unpause", DAG_ID)
-                progress(f"triggered {DAG_ID} for {len(SELLERS)} sellers x {ORDERS_PER_SELLER} orders")
+                deployment.airflow("dags", "unpause", DAG_ID)  # the scheduler starts the latest hour's run
+                progress(f"unpaused {DAG_ID}: {len(SELLERS)} sellers x {ORDERS_PER_SELLER} orders in wms_shipments")
+                runs = "SELECT run_id FROM dag_run WHERE dag_id = %s"
+                run_id = deployment.wait_until(
+                    "the scheduled run started", lambda: (r := query(DATABASE, runs, (DAG_ID,))) and r[0][0], 180
+                )
                 state = deployment.wait_until(
                     "the run finished",
                     lambda: (s := deployment.run_state(DAG_ID, run_id)) in ("success", "failed") and s,
