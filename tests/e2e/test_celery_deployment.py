@@ -1,7 +1,7 @@
 """A distributed deployment runs the hourly loop users copy: CeleryExecutor with two workers (distinct hostnames) and
 two triggerers, Redis as the Celery broker and as the Lingxing concurrency budget and token store, PostgreSQL as
 metadata database, Celery result backend and warehouse, the simulator as Lingxing with enough latency that the
-bucket matters: eight sellers' mapped branches submit their chunks at once, far more than 10 requests.
+bucket matters: twelve sellers' mapped branches submit their chunks at once, far more than 10 requests.
 
 Not part of `make test` (minutes): `make e2e-celery`. Needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379.
 It starts and stops every process itself; Redis keeps nothing of it afterwards (its own database numbers).
@@ -44,13 +44,14 @@ SELLERS = [
         "marketplace_id": "ATVPDKIKX0DER",
         "status": 1,
     }
-    for n in range(1, 9)
+    for n in range(1, 13)
 ]
 """The simulator's seller list: the loop maps one branch per store of it."""
-ORDERS_PER_SELLER = 150
-"""Two chunks of at most 100 orders per seller: 16 submissions at once from eight branches."""
+ORDERS_PER_SELLER = 250
+"""Three chunks of at most 100 orders per seller: 36 submissions, a branch's chunks at once, twelve branches."""
 RESULTS_TABLE, LEDGER_TABLE = "lingxing_fulfillment_results", "lingxing_fulfillment_submissions"
-LATENCY_SECONDS = 0.2
+LATENCY_SECONDS = 1.0
+"""Each call holds its slot a second, so the branches' calls overlap: without Redis, 3001008."""
 COMPLETE_AFTER_SECONDS = 8
 RUN_TIMEOUT_SECONDS = 600
 POOL_SLOTS = 64
