@@ -39,6 +39,8 @@ SELECT s.amazon_order_ref AS id, s.amazon_order_id AS platform_order_no, s.track
 """
 """Orders shipped in the last LOOKBACK: orders already sent are dropped by the ledger in the same query."""
 LOOKBACK_DAYS = 3
+# Shipments since this moment are read; a manual run has no data interval, so it looks back from when it was triggered.
+SINCE = f"{{{{ ((data_interval_end or dag_run.run_after) - macros.timedelta(days={LOOKBACK_DAYS})).isoformat() }}}}"
 # Amazon takes minutes to hours; the demo and the tests shorten the wait through this variable.
 POKE_INTERVAL = float(os.environ.get("LINGXING_EXAMPLE_POKE_INTERVAL", "300"))
 
@@ -97,7 +99,7 @@ with DAG(
             orders_sql_parameters={
                 "seller_id": seller_id,
                 "marketplace_id": marketplace_id,
-                "since": f"{{{{ (data_interval_end - macros.timedelta(days={LOOKBACK_DAYS})).isoformat() }}}}",
+                "since": SINCE,
             },
             retries=2,
             retry_delay=timedelta(minutes=2),
