@@ -6,14 +6,19 @@ request in 200 ms. submitFulfillment's bucket holds 10 requests per app id, so t
 2 s; target: the operator's whole execute (validation, fingerprints, the claim of 10,000 orders, 200 chunk
 transitions, the open-task read) within 1.3× the bound, no 3001008, and every order received by the simulator
 exactly once. The access token is fetched before the timing starts (a deployment shares one, see the README).
+Each database runs RUNS times, on a new table each time; the median decides. The same operator with the ledger
+replaced by a book in memory gives this machine's floor (the requests, the validation, the threads), and so what
+the ledger itself adds.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
 import sqlite3
+import statistics
 import tempfile
 import time
 import uuid
@@ -24,11 +29,13 @@ from typing import Any
 from airflow_provider_lingxing.api.endpoints import SUBMIT_FULFILLMENT
 from airflow_provider_lingxing.operators.fulfillment import LingxingSubmitFulfillmentOperator
 from airflow_provider_lingxing.testing.simulator import SimulatorProcess
+from airflow_provider_lingxing.warehouse.submissions import Claim, OpenTasks
 
 ORDERS = 10_000
 PER_CHUNK = 100
 LATENCY = 0.2
 TARGET = 1.3
+RUNS = 3
 SELLER, MARKETPLACE = "A1SIMNA0000001", "ATVPDKIKX0DER"
 SERVERS = {
     "PostgreSQL": {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": "test"},
@@ -51,7 +58,30 @@ def orders() -> list[dict[str, Any]]:
     ]
 
 
-def run(name: str, conn_id: str, sim: SimulatorProcess) -> bool:
+class BookInMemory:
+    """The ledger's part done in memory: every order claimed, every move taken; nothing stored."""
+
+    def claim(self, fingerprints: dict[str, str]) -> Claim:
+        return Claim(mine=list(fingerprints))
+
+    def open_tasks(self) -> OpenTasks:
+        return OpenTasks([], [])
+
+    def uncertain_orders(self, shown: int = 5) -> tuple[int, list[str]]:
+        return 0, []
+
+    def release_statement(self, state: str, ids: list[str]) -> str:
+        return ""
+
+    def record(self, transitions: list[Any]) -> list[list[str]]:
+        return [list(move.ids) for move in transitions]
+
+    def release(self, ids: list[str]) -> None:
+        pass
+
+
+def submit(conn_id: str | None, sim: SimulatorProcess) -> tuple[float, int, bool]:
+    """(wall seconds, 3001008 answers, each order received once) of one operator execution."""
     table = f"bench_ledger_{uuid.uuid4().hex[:8]}"
     operator = LingxingSubmitFulfillmentOperator(
         task_id="submit",
@@ -66,33 +96,49 @@ def run(name: str, conn_id: str, sim: SimulatorProcess) -> bool:
     sim.reset()
     operator.hook.token_keeper.fetch_new()
     ti = SimpleNamespace(dag_id="bench", run_id=f"bench__{table}", task_id="submit", map_index=-1, try_number=1)
+    gc.collect()  # the runs before leave garbage that a collection during this one would pay for
     try:
         started = time.perf_counter()
-        tasks = operator.execute({"ti": ti})
+        if conn_id:
+            tasks = operator.execute({"ti": ti})
+        else:  # execute's own steps, with the book in memory
+            region, size = operator._arguments(operator.orders)
+            tasks = operator._submit(BookInMemory(), region, operator.orders, size, settled=0)
         wall = time.perf_counter() - started
     finally:
         operator.hook.close()
-        drop(operator, table)
+        if conn_id:
+            drop(conn_id, table)
     stats = sim.stats()
     received = stats["orders_received"].get(SELLER, {}).get(MARKETPLACE, {})
-    once = len(received) == ORDERS and set(received.values()) == {1}
+    once = len(received) == ORDERS and set(received.values()) == {1} and len(tasks) == ORDERS // PER_CHUNK
+    return wall, stats["rate_limited"], once
+
+
+def run(name: str, conn_id: str | None, sim: SimulatorProcess, floor: float | None = None) -> float:
+    """RUNS executions; prints their median (min–max) as a ratio of the bound; returns the median wall."""
+    runs = [submit(conn_id, sim) for _ in range(RUNS)]
+    walls = sorted(wall for wall, _, _ in runs)
+    wall = statistics.median(walls)
+    limited = sum(count for _, count, _ in runs)
+    once = all(ok for _, _, ok in runs)
     chunks = ORDERS // PER_CHUNK
     bound = math.ceil(chunks / SUBMIT_FULFILLMENT.capacity) * LATENCY
-    ok = wall <= TARGET * bound and stats["rate_limited"] == 0 and once and len(tasks) == chunks
+    ok = wall <= TARGET * bound and limited == 0 and once
+    added = f"; the ledger adds {wall - floor:.2f} s" if floor is not None else ""
+    verdict = f" → {'met' if ok else 'NOT met'}" if conn_id else ""
     print(
-        f"  {name:14} {wall:5.2f} s for {ORDERS:,} orders in {chunks} chunks = {wall / bound:.2f}× the bound "
-        f"{bound:.1f} s (target ≤ {TARGET}×); 3001008: {stats['rate_limited']}; peak in flight "
-        f"{max(stats['peak_in_flight'].get(sim.app_id, {}).values(), default=0)}; each order received once: "
-        f"{once} → {'met' if ok else 'NOT met'}"
+        f"  {name:16} {wall:5.2f} s = {wall / bound:.2f}× the bound {bound:.1f} s (median of {RUNS}: "
+        f"{walls[0] / bound:.2f}–{walls[-1] / bound:.2f}×; target ≤ {TARGET}×){added}; 3001008: {limited}; "
+        f"each order received once: {once}{verdict}"
     )
-    return ok
+    return wall
 
 
-def drop(operator: LingxingSubmitFulfillmentOperator, table: str) -> None:
+def drop(conn_id: str, table: str) -> None:
     from airflow.sdk import BaseHook
 
-    hook = BaseHook.get_connection(str(operator.sql_conn_id)).get_hook()
-    hook.run(f"DROP TABLE IF EXISTS {table}")
+    BaseHook.get_connection(conn_id).get_hook().run(f"DROP TABLE IF EXISTS {table}")
 
 
 def main() -> None:
@@ -102,8 +148,12 @@ def main() -> None:
         sqlite3.connect(path).close()
         os.environ["AIRFLOW_CONN_BENCH_LEDGER_SQLITE"] = json.dumps({"conn_type": "sqlite", "host": str(path)})
         capacity = SUBMIT_FULFILLMENT.capacity
-        print(f"Simulator at {LATENCY * 1000:.0f} ms per request, submitFulfillment capacity {capacity}")
-        run("SQLite (file)", "bench_ledger_sqlite", sim)
+        print(
+            f"{ORDERS:,} orders in {ORDERS // PER_CHUNK} chunks; simulator at {LATENCY * 1000:.0f} ms per request, "
+            f"submitFulfillment capacity {capacity}"
+        )
+        floor = run("no ledger (floor)", None, sim)
+        run("SQLite (file)", "bench_ledger_sqlite", sim, floor)
         for name, server in SERVERS.items():
             conn_id = f"bench_ledger_{server['conn_type']}"
             os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(server)
@@ -114,7 +164,7 @@ def main() -> None:
             except Exception as error:
                 print(f"  {name} is absent, skipped: {error}")
                 continue
-            run(name, conn_id, sim)
+            run(name, conn_id, sim, floor)
 
 
 if __name__ == "__main__":

@@ -24,8 +24,7 @@ from airflow_provider_lingxing.api.errors import (
     LingxingSubmissionUncertainError,
 )
 from airflow_provider_lingxing.api.orders import message_id
-from airflow_provider_lingxing.warehouse.ledger import Claim, OpenTasks
-from airflow_provider_lingxing.warehouse.submissions import CLAIMED, RELEASED, SENDING, Transition
+from airflow_provider_lingxing.warehouse.submissions import CLAIMED, RELEASED, SENDING, Claim, OpenTasks, Transition
 
 ACCEPTED, REFUSED, UNCERTAIN, NOT_SENT = "accepted", "refused", "uncertain", "not sent"
 INVALID_PARAMETER = "102"
@@ -146,8 +145,9 @@ def send_chunks(
 ) -> list[ChunkOutcome]:
     """Send every chunk (up to `workers` at once) and return each chunk's outcome, in chunk order.
 
-    `batches` gives the chunks a batch at a time, each claimed when it is taken: the next batch is claimed while
-    the last one's requests are in flight (an UnclaimedOrders from it stops the sending).
+    `batches` gives the chunks a batch at a time, each claimed when it is taken: the next batch is claimed as soon
+    as fewer chunks than `workers` wait, right after the last requests left, so the claim runs while they are in
+    flight rather than between an answer and the next request (an UnclaimedOrders from it stops the sending).
 
     Each round is one transaction: the outcomes of the chunks answered since the last round, and the sending
     marks of the chunks about to start (committed before their requests). The commits follow the rounds of
@@ -185,8 +185,6 @@ def send_chunks(
     stop: str | None = None
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="lingxing-submit") as pool:
         while True:
-            while stop is None and not waiting and not exhausted:
-                stop = take()
             starting: list[ChunkOutcome] = []
             while stop is None and waiting and len(running) + len(starting) < workers:
                 starting.append(outcomes[waiting.popleft()])
@@ -219,8 +217,11 @@ def send_chunks(
                 if not ours:
                     o.detail = "every order of it was taken over by another run"
                     continue
-                orders = [order for order in chunks[o.number - 1] if message_id(order) in set(ours)]
+                kept = set(ours)
+                orders = [order for order in chunks[o.number - 1] if message_id(order) in kept]
                 running[pool.submit(hook.submit_fulfillment, region, seller_id, marketplace_id, orders)] = o
+            while stop is None and len(waiting) < workers and not exhausted:  # claim ahead, while requests fly
+                stop = take()
             if not running:
                 if stop is not None or not waiting:
                     break

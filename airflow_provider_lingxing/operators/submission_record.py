@@ -16,8 +16,15 @@ from typing import Any
 from airflow.sdk import Variable
 
 from airflow_provider_lingxing.api.signing import compact_json
-from airflow_provider_lingxing.warehouse.ledger import Claim, OpenTasks
-from airflow_provider_lingxing.warehouse.submissions import ACCEPTED, REFUSED, SENDING, UNCERTAIN, Transition
+from airflow_provider_lingxing.warehouse.submissions import (
+    ACCEPTED,
+    REFUSED,
+    SENDING,
+    UNCERTAIN,
+    Claim,
+    OpenTasks,
+    Transition,
+)
 
 RECORD_PREFIX = "lingxing_submit_progress."
 ALREADY_SENT = "already sent by this task instance (its task is returned)"

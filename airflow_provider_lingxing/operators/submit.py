@@ -36,7 +36,7 @@ from airflow_provider_lingxing.operators.chunks import (
 from airflow_provider_lingxing.operators.submission_record import SubmissionRecord
 from airflow_provider_lingxing.templated import parse_rendered
 from airflow_provider_lingxing.warehouse.dialects import sql_hook, validate_table
-from airflow_provider_lingxing.warehouse.ledger import Claim, OpenTasks, SubmissionLedger
+from airflow_provider_lingxing.warehouse.ledger import SubmissionLedger
 from airflow_provider_lingxing.warehouse.orders import orders_from_rows, orders_queries, read_rows
 from airflow_provider_lingxing.warehouse.submissions import (
     DEFAULT_LEDGER_TABLE,
@@ -44,6 +44,8 @@ from airflow_provider_lingxing.warehouse.submissions import (
     RESUBMIT_NEVER,
     RESUBMIT_ON_ERROR,
     UNCERTAIN,
+    Claim,
+    OpenTasks,
     TaskIdentity,
 )
 
@@ -163,6 +165,8 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
         self.claim_timeout = _duration(claim_timeout, "claim_timeout")
         self.max_task_age = _duration(max_task_age, "max_task_age")
         self._claimed, self._sent = 0, False
+        self._standing: tuple[OpenTasks, tuple[int, list[str]]] | None = None
+        """Open tasks and uncertain orders, read once every batch is claimed (while requests are in flight)."""
 
     @cached_property
     def hook(self) -> LingxingHook:
@@ -262,6 +266,7 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
     ) -> list[dict[str, Any]]:
         workers = min(SUBMIT_FULFILLMENT.capacity, self.hook.max_in_flight or SUBMIT_FULFILLMENT.capacity)
         claim = Claim()
+        self._standing = None
         try:
             outcomes = send_chunks(
                 self.hook,
@@ -281,8 +286,9 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
             rest = ChunkOutcome(len(outcomes) + 1, unclaimed, NOT_SENT, detail="not claimed: the sending stopped first")
             rest.retryable = True
             outcomes.append(rest)
-        open_tasks = book.open_tasks()
         accepted = [o for o in outcomes if o.state == ACCEPTED]
+        open_tasks, uncertain = self._standing or (book.open_tasks(), book.uncertain_orders())
+        open_tasks = open_tasks.including({str(o.task_id): o.order_ids for o in accepted})
         already = settled + sum(len(ids) for reason, ids in claim.skipped.items() if reason.startswith("already"))
         self.log.info(
             "Orders: %d read, %d claimed, %d sent as %d task(s), %d skipped as already sent, %d skipped otherwise",
@@ -293,7 +299,7 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
             already,
             sum(map(len, claim.skipped.values())) + settled - already,
         )
-        self._report(book, open_tasks, {o.task_id for o in accepted})
+        self._report(book, open_tasks, {o.task_id for o in accepted}, uncertain)
         if any(o.state != ACCEPTED or not o.recorded for o in outcomes):
             created = [t for t in open_tasks.tasks if t["task_id"] in open_tasks.own]
             report = failure_report(outcomes, created, lambda ids: book.release_statement(UNCERTAIN, ids))
@@ -349,8 +355,18 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
             if start == 0 and to_send:
                 self._token_before_sending(book, got.mine)
             yield [to_send[k : k + size] for k in range(0, len(to_send), size)]
+        try:  # every batch is taken: read what the report needs while the last requests are in flight
+            self._standing = (book.open_tasks(), book.uncertain_orders())
+        except Exception as error:
+            self.log.debug("The open tasks are read again after sending: %s", error)
 
-    def _report(self, book: SubmissionBook, open_tasks: OpenTasks, created_now: set[str | None]) -> None:
+    def _report(
+        self,
+        book: SubmissionBook,
+        open_tasks: OpenTasks,
+        created_now: set[str | None],
+        uncertain: tuple[int, list[str]],
+    ) -> None:
         """What every run logs: tasks returned without sending again, stale tasks, uncertain orders."""
         earlier = [task_id for task_id in open_tasks.own if task_id not in created_now]
         if earlier:
@@ -373,7 +389,7 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
                 self.max_task_age,
                 id_list(open_tasks.stale),
             )
-        count, first = book.uncertain_orders()
+        count, first = uncertain
         if count:
             self.log.warning(
                 "%d order(s) of seller %s in marketplace %s are uncertain (ids %s%s): they may have reached Lingxing "

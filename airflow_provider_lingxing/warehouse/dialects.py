@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from airflow_provider_lingxing.api import errors
 from airflow_provider_lingxing.api.arguments import problem, table_name
@@ -46,14 +46,27 @@ def validate_table(table: Any, argument: str = "table") -> str:
     return name
 
 
+class Index(NamedTuple):
+    """A secondary index: `<table>_<suffix>` on `columns`; partial (`WHERE where`) where the database can."""
+
+    suffix: str
+    columns: tuple[str, ...]
+    where: str = ""
+    """PostgreSQL and SQLite index only the rows this holds for, and use the index only for a query that says it
+    (MySQL indexes every row)."""
+
+    def sql(self, name: str, table: str) -> str:
+        where = f" WHERE {self.where}" if self.where else ""
+        return f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(self.columns)}){where}"
+
+
 @dataclass(frozen=True)
 class TableSpec:
     """A table the provider creates: (name, portable type) columns, its primary key, its secondary indexes."""
 
     columns: tuple[tuple[str, str], ...]
     primary_key: tuple[str, ...]
-    indexes: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    """(name suffix, columns) per index."""
+    indexes: tuple[Index, ...] = ()
     fillfactor: int | None = None
     """PostgreSQL: the share of each page filled on insert, leaving room for in-page (HOT) updates."""
 
@@ -118,15 +131,14 @@ class Dialect:
             return
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"lingxing create {table.casefold()}",))
         cursor.execute(self.create_table_sql(table, spec))
-        for suffix, columns in spec.indexes:
-            name = f"{table.rpartition('.')[2]}_{suffix}"
-            cursor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(columns)})")
+        for index in spec.indexes:
+            cursor.execute(index.sql(f"{table.rpartition('.')[2]}_{index.suffix}", table))
 
     def create_table_sql(self, table: str, spec: TableSpec, inline_indexes: bool = False) -> str:
         lines = [f"    {name} {self.column_type(sql_type)}" for name, sql_type in spec.columns]
         lines.append(f"    PRIMARY KEY ({', '.join(spec.primary_key)})")
         if inline_indexes:
-            lines += [f"    INDEX {suffix} ({', '.join(columns)})" for suffix, columns in spec.indexes]
+            lines += [f"    INDEX {index.suffix} ({', '.join(index.columns)})" for index in spec.indexes]
         storage = self.storage(spec)
         return f"CREATE TABLE IF NOT EXISTS {validate_table(table)} (\n" + ",\n".join(lines) + f"\n){storage}"
 
@@ -146,10 +158,16 @@ class Dialect:
 
     # writes
 
-    def insert_absent(self, table: str, columns: Sequence[str], key: Sequence[str], rows: int) -> str:
-        """A multi-row INSERT that leaves a row whose key is taken alone (and waits for a concurrent one)."""
-        values = self.rows_placeholders(len(columns), rows)
-        return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} ON CONFLICT ({', '.join(key)}) DO NOTHING"
+    def json_rows(self, columns: Sequence[tuple[str, str]]) -> str:
+        """A FROM item `src` over one bound parameter, a JSON array of rows (arrays of strings), with the named
+        columns: many rows in one statement whose text and parameters do not grow with them."""
+        fields = ", ".join(f"e->>{i} AS {name}" for i, (name, _) in enumerate(columns))
+        return f"(SELECT {fields} FROM json_array_elements(CAST({self.placeholder} AS json)) AS e) AS src"
+
+    def insert_absent(self, table: str, columns: Sequence[str], key: Sequence[str], rows: str) -> str:
+        """INSERT the `rows` query's rows, leaving a row whose key is taken alone (and waiting for a concurrent
+        one)."""
+        return f"INSERT INTO {table} ({', '.join(columns)}) {rows} ON CONFLICT ({', '.join(key)}) DO NOTHING"
 
     def upsert_clause(self, key: Sequence[str], columns: Sequence[str], content: Sequence[str], target: str) -> str:
         """`ON CONFLICT … DO UPDATE` of every non-key column, only where one of `content` changed (`target` is
@@ -185,6 +203,14 @@ class SqliteDialect(Dialect):
         """ISO text (its text order is time order)."""
         return Dialect.timestamp(value).isoformat(sep=" ")
 
+    def json_rows(self, columns: Sequence[tuple[str, str]]) -> str:
+        fields = ", ".join(f"json_extract(value, '$[{i}]') AS {name}" for i, (name, _) in enumerate(columns))
+        return f"(SELECT {fields} FROM json_each({self.placeholder})) AS src"
+
+    def insert_absent(self, table: str, columns: Sequence[str], key: Sequence[str], rows: str) -> str:
+        """`WHERE true`: SQLite reads an INSERT … SELECT's ON CONFLICT as a join's ON without it."""
+        return super().insert_absent(table, columns, key, f"{rows} WHERE true")
+
     def begin(self, cursor: Any) -> None:
         """An explicit, immediate transaction: SQLite would otherwise run DDL outside it, and two writers would
         find out about each other only at commit."""
@@ -194,8 +220,8 @@ class SqliteDialect(Dialect):
         cursor.execute(self.create_table_sql(table, spec))
         schema, _, name = table.rpartition(".")
         prefix = f"{schema}." if schema else ""
-        for suffix, columns in spec.indexes:
-            cursor.execute(f"CREATE INDEX IF NOT EXISTS {prefix}{name}_{suffix} ON {name} ({', '.join(columns)})")
+        for index in spec.indexes:
+            cursor.execute(index.sql(f"{prefix}{name}_{index.suffix}", name))
 
 
 class MySqlDialect(Dialect):
@@ -219,9 +245,13 @@ class MySqlDialect(Dialect):
             self.create_table_sql(table, spec, inline_indexes=True) + " DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
         )
 
-    def insert_absent(self, table: str, columns: Sequence[str], key: Sequence[str], rows: int) -> str:
-        values = self.rows_placeholders(len(columns), rows)
-        return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} ON DUPLICATE KEY UPDATE {key[0]} = {key[0]}"
+    def json_rows(self, columns: Sequence[tuple[str, str]]) -> str:
+        fields = ", ".join(f"{name} {sql_type} PATH '$[{i}]'" for i, (name, sql_type) in enumerate(columns))
+        return f"JSON_TABLE({self.placeholder}, '$[*]' COLUMNS ({fields})) AS src"
+
+    def insert_absent(self, table: str, columns: Sequence[str], key: Sequence[str], rows: str) -> str:
+        first = f"{table}.{key[0]}"
+        return f"INSERT INTO {table} ({', '.join(columns)}) {rows} ON DUPLICATE KEY UPDATE {first} = {first}"
 
     def upsert_clause(self, key: Sequence[str], columns: Sequence[str], content: Sequence[str], target: str) -> str:
         """`ON DUPLICATE KEY UPDATE`: MySQL assigns left to right, each assignment seeing the ones before, so the

@@ -9,13 +9,13 @@ run (after `claim_timeout`) is not sent. States and how to release an uncertain 
 
 from __future__ import annotations
 
+import json
 import random
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,44 +33,21 @@ from airflow_provider_lingxing.warehouse.submissions import (
     RESUBMIT_ON_ERROR,
     SENDING,
     UNCERTAIN,
+    Claim,
+    OpenTasks,
     TaskIdentity,
     Transition,
     as_utc,
     batches,
+    by_number,
     literal,
     utc_now,
 )
 
+ROW_COLUMNS = ("order_id", "fingerprint")
+"""What differs between the rows a claim inserts."""
 CLAIM_ATTEMPTS = 4
 """A claim that deadlocks with a concurrent one (it sent nothing) is rolled back and tried again."""
-
-
-@dataclass
-class Claim:
-    """The outcome of claiming a list of orders."""
-
-    mine: list[str] = field(default_factory=list)
-    """Order ids claimed by this execution: to be sent."""
-    skipped: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    """Reason → order ids not claimed."""
-    uncertain_now: list[str] = field(default_factory=list)
-    """Orders found `sending` by a task that died (this task's earlier try, or any after claim_timeout): now
-    uncertain."""
-
-
-@dataclass
-class OpenTasks:
-    tasks: list[dict[str, Any]]
-    """`{"task_id", "message_ids"}` per accepted task whose results are not loaded (and this task's own)."""
-    stale: list[str]
-    """Accepted task ids older than max_task_age: not returned, reported."""
-    own: list[str] = field(default_factory=list)
-    """Task ids this task instance created (in any try)."""
-
-
-def by_number(digits: str) -> tuple[int, str]:
-    """Order digit strings as numbers."""
-    return (len(digits), digits)
 
 
 def _is_conflict(error: BaseException) -> bool:
@@ -221,19 +198,10 @@ class SubmissionLedger:
                     claim.skipped[reason].append(order_id)
             for old_claim, taken in takeovers.items():
                 for batch in batches(taken):
-                    cursor.execute(
-                        f"DELETE FROM {self.table} WHERE {self._scope} AND claim_id = {self.dialect.placeholder} "
-                        f"AND {self._in(batch)}",
-                        [*self._scope_values, old_claim, *self._ids(batch)],
-                    )
+                    where, values = self._held(batch, old_claim)
+                    cursor.execute(f"DELETE FROM {self.table} WHERE {where}", values)
             self._insert(cursor, new, fingerprints, self.dialect.timestamp(now))
-            for batch in batches(new):
-                sql = (
-                    f"SELECT order_id FROM {self.table} WHERE {self._scope} AND claim_id = {self.dialect.placeholder} "
-                    f"AND {self._in(batch)}"
-                )
-                cursor.execute(sql, [*self._scope_values, self.claim_id, *self._ids(batch)])
-                claim.mine += [order_id for (order_id,) in cursor.fetchall()]
+            claim.mine = self._ours(cursor, CLAIMED, new)
         order = {order_id: i for i, order_id in enumerate(ids)}
         claim.mine.sort(key=order.__getitem__)
         lost = set(new) - set(claim.mine)
@@ -260,7 +228,10 @@ class SubmissionLedger:
         return "already sent"
 
     def _insert(self, cursor: Any, ids: Sequence[str], fingerprints: Mapping[str, str], now: Any) -> None:
-        """Insert a `claimed` row per id, leaving an id whose key another run holds alone."""
+        """Insert a `claimed` row per id, leaving an id whose key another run holds alone: one statement, the
+        rows' order ids and fingerprints bound as one JSON parameter, the other columns as one value each."""
+        if not ids:
+            return
         i = self.identity
         fixed = {
             "seller_id": self.seller_id,
@@ -271,11 +242,14 @@ class SubmissionLedger:
             **{"dag_id": i.dag_id, "run_id": i.run_id, "airflow_task_id": i.task_id, "map_index": i.map_index},
             **{"try_number": i.try_number, "claim_id": self.claim_id, "claimed_at": now, "updated_at": now},
         }
+        types = dict(LEDGER_TABLE.columns)
+        source = self.dialect.json_rows([(c, types[c].removesuffix(" NOT NULL")) for c in ROW_COLUMNS])
         columns = LEDGER_TABLE.names
-        rows = [{**fixed, "order_id": order_id, "fingerprint": fingerprints[order_id]} for order_id in ids]
-        if rows:  # one statement, many rows: each driver batches it its way (pipeline, multi-row VALUES)
-            sql = self.dialect.insert_absent(self.table, columns, LEDGER_TABLE.primary_key, 1)
-            cursor.executemany(sql, [tuple(row[c] for c in columns) for row in rows])
+        select = ", ".join(f"src.{c}" if c in ROW_COLUMNS else self.dialect.placeholder for c in columns)
+        rows_query = f"SELECT {select} FROM {source}"
+        sql = self.dialect.insert_absent(self.table, columns, LEDGER_TABLE.primary_key, rows_query)
+        rows = json.dumps([[order_id, fingerprints[order_id]] for order_id in ids])
+        cursor.execute(sql, [fixed[c] for c in columns if c not in ROW_COLUMNS] + [rows])
 
     def _sweep(self, cursor: Any, now: datetime) -> list[str]:
         """`sending` rows left by this task's earlier try, or by anyone longer than claim_timeout ago: their
@@ -301,45 +275,68 @@ class SubmissionLedger:
 
     def record(self, transitions: Sequence[Transition]) -> list[list[str]]:
         """Write chunks' moves in one committed transaction; per transition, the ids it moved (a chunk marked
-        sending loses the ids another run took over meanwhile)."""
-        p = self.dialect.placeholder
-        moved: list[list[str]] = []
+        sending loses the ids another run took over meanwhile). The sending marks go as one statement."""
+        moved: dict[int, list[str]] = {}
+        sending = [k for k, move in enumerate(transitions) if move.to == SENDING]
         with self._transaction() as cursor:
-            for move in transitions:
-                ids = list(move.ids)
+            for k, move in enumerate(transitions):
                 if move.to == RELEASED:
-                    self._delete(cursor, ids)
-                    moved.append(ids)
-                    continue
-                changes: dict[str, Any] = {"updated_at": self._now()}
-                if move.to == SENDING:
-                    changes["try_number"] = self.identity.try_number
-                elif move.to == ACCEPTED:
-                    changes["task_id"] = move.task_id
-                elif move.to in (REFUSED, UNCERTAIN):
-                    changes["refusal"] = move.message[:MAX_TEXT]
-                assignments = ", ".join([f"state = '{move.to}'", *(f"{c} = {p}" for c in changes)])
-                ours_in = f"{self._scope} AND claim_id = {p} AND {self._in(ids)} AND state = "
-                values = [*self._scope_values, self.claim_id, *self._ids(ids)]
-                source = CLAIMED if move.to == SENDING else SENDING
-                cursor.execute(
-                    f"UPDATE {self.table} SET {assignments} WHERE {ours_in}'{source}'", [*changes.values(), *values]
-                )
-                if move.to == SENDING and cursor.rowcount != len(ids):
-                    cursor.execute(f"SELECT order_id FROM {self.table} WHERE {ours_in}'{SENDING}'", values)
-                    ours = {order_id for (order_id,) in cursor.fetchall()}
-                    ids = [order_id for order_id in ids if order_id in ours]
-                moved.append(ids)
-        return moved
+                    self._delete(cursor, move.ids)
+                    moved[k] = list(move.ids)
+                elif move.to != SENDING:
+                    self._move(cursor, move.ids, move)
+                    moved[k] = list(move.ids)
+            if sending:
+                ids = [order_id for k in sending for order_id in transitions[k].ids]
+                if self._move(cursor, ids, transitions[sending[0]]) != len(ids):
+                    ours = set(self._ours(cursor, SENDING, ids))
+                    moved.update({k: [i for i in transitions[k].ids if i in ours] for k in sending})
+                else:
+                    moved.update({k: list(transitions[k].ids) for k in sending})
+        return [moved[k] for k in range(len(transitions))]
+
+    def _move(self, cursor: Any, ids: Sequence[str], move: Transition) -> int:
+        """Move this execution's `ids` to `move.to` from the state before it (claimed before sending, sending
+        before the rest); returns how many moved."""
+        p = self.dialect.placeholder
+        changes: dict[str, Any] = {"updated_at": self._now()}
+        if move.to == SENDING:
+            changes["try_number"] = self.identity.try_number
+        elif move.to == ACCEPTED:
+            changes["task_id"] = move.task_id
+        elif move.to in (REFUSED, UNCERTAIN):
+            changes["refusal"] = move.message[:MAX_TEXT]
+        assignments = ", ".join([f"state = '{move.to}'", *(f"{c} = {p}" for c in changes)])
+        source = CLAIMED if move.to == SENDING else SENDING
+        count = 0
+        for batch in batches(ids):
+            where, values = self._held(batch)
+            cursor.execute(
+                f"UPDATE {self.table} SET {assignments} WHERE {where} AND state = '{source}'",
+                [*changes.values(), *values],
+            )
+            count += int(cursor.rowcount)
+        return count
+
+    def _held(self, ids: Sequence[str], claim_id: str | None = None) -> tuple[str, list[Any]]:
+        """The condition (and its values) for the rows of `ids` held by `claim_id`, this execution's by default."""
+        p = self.dialect.placeholder
+        where = f"{self._scope} AND claim_id = {p} AND {self._in(ids)}"
+        return where, [*self._scope_values, claim_id or self.claim_id, *self._ids(ids)]
+
+    def _ours(self, cursor: Any, state: str, ids: Sequence[str]) -> list[str]:
+        """Which of `ids` this execution holds in `state`."""
+        ours: list[str] = []
+        for batch in batches(ids):
+            where, values = self._held(batch)
+            cursor.execute(f"SELECT order_id FROM {self.table} WHERE {where} AND state = '{state}'", values)
+            ours += [order_id for (order_id,) in cursor.fetchall()]
+        return ours
 
     def _delete(self, cursor: Any, ids: Sequence[str]) -> None:
-        p = self.dialect.placeholder
         for batch in batches(ids):
-            cursor.execute(
-                f"DELETE FROM {self.table} WHERE {self._scope} AND claim_id = {p} "
-                f"AND state IN ('{CLAIMED}', '{SENDING}') AND {self._in(batch)}",
-                [*self._scope_values, self.claim_id, *self._ids(batch)],
-            )
+            where, values = self._held(batch)
+            cursor.execute(f"DELETE FROM {self.table} WHERE {where} AND state IN ('{CLAIMED}', '{SENDING}')", values)
 
     def release(self, ids: Sequence[str]) -> None:
         """Forget claims that were not sent (or definitely refused for a passing reason): any run may take them."""

@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_lingxing.warehouse.dialects import TableSpec, dialect_for, validate_table
+from airflow_provider_lingxing.warehouse.dialects import Index, TableSpec, dialect_for, validate_table
 
 CLAIMED, SENDING, ACCEPTED, REFUSED, UNCERTAIN, COMPLETE = (
     "claimed",
@@ -49,16 +49,59 @@ LEDGER_TABLE = TableSpec(
         ("outstanding", "INTEGER"),
     ),
     primary_key=("order_id", "seller_id", "marketplace_id"),
-    indexes=(("outstanding_idx", ("outstanding", "seller_id", "marketplace_id")),),
+    indexes=(Index("outstanding_idx", ("outstanding", "seller_id", "marketplace_id"), where="outstanding = 1"),),
     fillfactor=70,
 )
 """The key leads with the order id: the claim, every transition, the SQL filter and the complete marks look
 orders up by id. `outstanding` is 1 until the order's outcome is loaded (NULL once complete): its index serves
 the reads by state (open tasks, uncertain orders, sends left by a task that died) without touching the history.
+It is partial where the database can (PostgreSQL, SQLite), so only a read that says `outstanding = 1` uses it: on
+a table with no statistics yet (a first load), PostgreSQL's planner would otherwise scan the whole seller through
+it for every lookup by id (100 ids among 10,000 rows: 2.6 ms instead of 0.3 ms).
 No index holds a column a chunk's transitions change (state, task id, times), so on PostgreSQL they can be HOT
-updates, in the pages' free space (fillfactor 80), with no index write."""
+updates, in the pages' free space (fillfactor 70), with no index write."""
 IDS_PER_STATEMENT = 500
 MAX_TEXT = 1000
+
+
+@dataclass
+class Claim:
+    """The outcome of claiming a list of orders."""
+
+    mine: list[str] = field(default_factory=list)
+    """Order ids claimed by this execution: to be sent."""
+    skipped: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    """Reason → order ids not claimed."""
+    uncertain_now: list[str] = field(default_factory=list)
+    """Orders found `sending` by a task that died (this task's earlier try, or any after claim_timeout): now
+    uncertain."""
+
+
+@dataclass
+class OpenTasks:
+    tasks: list[dict[str, Any]]
+    """`{"task_id", "message_ids"}` per accepted task whose results are not loaded (and this task's own)."""
+    stale: list[str]
+    """Accepted task ids older than max_task_age: not returned, reported."""
+    own: list[str] = field(default_factory=list)
+    """Task ids this task instance created (in any try)."""
+
+    def including(self, created: Mapping[str, Sequence[str]]) -> OpenTasks:
+        """These tasks (read while the last requests were in flight) and the tasks (task id → message ids) this
+        execution created, read or not."""
+        known = {task["task_id"] for task in self.tasks}
+        added = [
+            {"task_id": task_id, "message_ids": sorted(ids, key=by_number)}
+            for task_id, ids in created.items()
+            if task_id not in known
+        ]
+        tasks = sorted(self.tasks + added, key=lambda task: by_number(task["task_id"]))
+        return OpenTasks(tasks, self.stale, sorted({*self.own, *created}, key=by_number))
+
+
+def by_number(digits: str) -> tuple[int, str]:
+    """Order digit strings as numbers."""
+    return (len(digits), digits)
 
 
 def utc_now() -> datetime:

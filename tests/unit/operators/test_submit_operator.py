@@ -136,7 +136,7 @@ def test_an_uncertain_chunk_fails_without_retry_and_is_never_sent_again(variable
     text = str(raised.value)
     assert "chunk 2/3 (ids 101, 102, 103, 104, 105 … (100 in all)): uncertain" in text
     assert "it may have reached Lingxing" in text
-    assert "chunk 3/3 (ids 201, 202, 203, 204, 205 … (100 in all)): not sent: not claimed" in text
+    assert "chunk 3/3 (ids 201, 202, 203, 204, 205 … (100 in all)): not sent: not started after chunk 2 ended" in text
     assert "do not submit these orders again: task 1003101 (ids 1, 2, 3, 4, 5 … (100 in all))" in text
     assert len(hook.submitted) == 1
 
