@@ -276,3 +276,49 @@ def failure_report(
     tasks = "; ".join(f"task {t['task_id']} (ids {id_list(t['message_ids'])})" for t in created)
     lines.append(f"Already created in Lingxing, do not submit these orders again: {tasks or 'none'}.")
     return "\n".join(lines)
+
+
+def log_standing(
+    log: Any,
+    book: SubmissionBook,
+    open_tasks: OpenTasks,
+    created_now: set[str | None],
+    uncertain: tuple[int, list[str]],
+    *,
+    where: tuple[str, str],
+    max_task_age: Any,
+) -> None:
+    """What every run logs: tasks returned without sending again, stale tasks, uncertain orders (of the seller
+    and marketplace `where`)."""
+    earlier = [task_id for task_id in open_tasks.own if task_id not in created_now]
+    if earlier:
+        ids = [i for t in open_tasks.tasks if t["task_id"] in earlier for i in t["message_ids"]]
+        log.info(
+            "Returned %d task(s) this task instance created in an earlier try (%s) without sending their orders "
+            "again. To send an order again on purpose: %s",
+            len(earlier),
+            ", ".join(earlier),
+            book.release_statement(ACCEPTED, ids[:5] or ["…"]),
+        )
+    waiting = [t["task_id"] for t in open_tasks.tasks if t["task_id"] not in created_now]
+    if waiting:
+        log.info("Also returned: %d task(s) accepted earlier whose results are not loaded yet", len(waiting))
+    if open_tasks.stale:
+        log.warning(
+            "%d accepted task(s) older than max_task_age (%s) never had their results loaded and are no longer "
+            "returned: %s. Load them with FulfillmentResultOperator(fulfillment_task_ids=[...]).",
+            len(open_tasks.stale),
+            max_task_age,
+            id_list(open_tasks.stale),
+        )
+    count, first = uncertain
+    if count:
+        log.warning(
+            "%d order(s) of seller %s in marketplace %s are uncertain (ids %s%s): they may have reached Lingxing "
+            "and are never sent again on their own. Check Seller Central; to have one sent again: %s",
+            count,
+            *where,
+            ", ".join(first),
+            " …" if count > len(first) else "",
+            book.release_statement(UNCERTAIN, first),
+        )

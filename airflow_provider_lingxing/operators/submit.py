@@ -31,6 +31,7 @@ from airflow_provider_lingxing.operators.chunks import (
     UnclaimedOrders,
     failure_report,
     id_list,
+    log_standing,
     send_chunks,
 )
 from airflow_provider_lingxing.operators.submission_record import SubmissionRecord
@@ -299,7 +300,15 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
             already,
             sum(map(len, claim.skipped.values())) + settled - already,
         )
-        self._report(book, open_tasks, {o.task_id for o in accepted}, uncertain)
+        log_standing(
+            self.log,
+            book,
+            open_tasks,
+            {o.task_id for o in accepted},
+            uncertain,
+            where=(self.seller_id, self.marketplace_id),
+            max_task_age=self.max_task_age,
+        )
         if any(o.state != ACCEPTED or not o.recorded for o in outcomes):
             created = [t for t in open_tasks.tasks if t["task_id"] in open_tasks.own]
             report = failure_report(outcomes, created, lambda ids: book.release_statement(UNCERTAIN, ids))
@@ -359,48 +368,6 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
             self._standing = (book.open_tasks(), book.uncertain_orders())
         except Exception as error:
             self.log.debug("The open tasks are read again after sending: %s", error)
-
-    def _report(
-        self,
-        book: SubmissionBook,
-        open_tasks: OpenTasks,
-        created_now: set[str | None],
-        uncertain: tuple[int, list[str]],
-    ) -> None:
-        """What every run logs: tasks returned without sending again, stale tasks, uncertain orders."""
-        earlier = [task_id for task_id in open_tasks.own if task_id not in created_now]
-        if earlier:
-            ids = [i for t in open_tasks.tasks if t["task_id"] in earlier for i in t["message_ids"]]
-            self.log.info(
-                "Returned %d task(s) this task instance created in an earlier try (%s) without sending their orders "
-                "again. To send an order again on purpose: %s",
-                len(earlier),
-                ", ".join(earlier),
-                book.release_statement(ACCEPTED, ids[:5] or ["…"]),
-            )
-        waiting = [t["task_id"] for t in open_tasks.tasks if t["task_id"] not in created_now]
-        if waiting:
-            self.log.info("Also returned: %d task(s) accepted earlier whose results are not loaded yet", len(waiting))
-        if open_tasks.stale:
-            self.log.warning(
-                "%d accepted task(s) older than max_task_age (%s) never had their results loaded and are no longer "
-                "returned: %s. Load them with FulfillmentResultOperator(fulfillment_task_ids=[...]).",
-                len(open_tasks.stale),
-                self.max_task_age,
-                id_list(open_tasks.stale),
-            )
-        count, first = uncertain
-        if count:
-            self.log.warning(
-                "%d order(s) of seller %s in marketplace %s are uncertain (ids %s%s): they may have reached Lingxing "
-                "and are never sent again on their own. Check Seller Central; to have one sent again: %s",
-                count,
-                self.seller_id,
-                self.marketplace_id,
-                ", ".join(first),
-                " …" if count > len(first) else "",
-                book.release_statement(UNCERTAIN, first),
-            )
 
 
 def parameters_of(value: Any) -> Any:
