@@ -41,6 +41,7 @@ from airflow_provider_lingxing.warehouse.submissions import (
     batches,
     by_number,
     literal,
+    statements,
     utc_now,
 )
 
@@ -274,47 +275,47 @@ class SubmissionLedger:
     # transitions of one chunk, each committed
 
     def record(self, transitions: Sequence[Transition]) -> list[list[str]]:
-        """Write chunks' moves in one committed transaction; per transition, the ids it moved (a chunk marked
-        sending loses the ids another run took over meanwhile). The sending marks go as one statement."""
+        """Write chunks' moves in one committed transaction, the moves to one state as one statement; per
+        transition, the ids it moved (a chunk marked sending loses the ids another run took over meanwhile)."""
         moved: dict[int, list[str]] = {}
-        sending = [k for k, move in enumerate(transitions) if move.to == SENDING]
+        by_state: dict[str, list[int]] = defaultdict(list)
+        for k, move in enumerate(transitions):
+            by_state[move.to].append(k)
         with self._transaction() as cursor:
-            for k, move in enumerate(transitions):
-                if move.to == RELEASED:
-                    self._delete(cursor, move.ids)
-                    moved[k] = list(move.ids)
-                elif move.to != SENDING:
-                    self._move(cursor, move.ids, move)
-                    moved[k] = list(move.ids)
-            if sending:
-                ids = [order_id for k in sending for order_id in transitions[k].ids]
-                if self._move(cursor, ids, transitions[sending[0]]) != len(ids):
+            for to, indexes in by_state.items():
+                moves = [transitions[k] for k in indexes]
+                ids = [order_id for move in moves for order_id in move.ids]
+                if to == RELEASED:
+                    self._delete(cursor, ids)
+                elif self._move(cursor, to, moves) != len(ids) and to == SENDING:
                     ours = set(self._ours(cursor, SENDING, ids))
-                    moved.update({k: [i for i in transitions[k].ids if i in ours] for k in sending})
-                else:
-                    moved.update({k: list(transitions[k].ids) for k in sending})
+                    moved.update({k: [i for i in transitions[k].ids if i in ours] for k in indexes})
+                moved.update({k: list(transitions[k].ids) for k in indexes if k not in moved})
         return [moved[k] for k in range(len(transitions))]
 
-    def _move(self, cursor: Any, ids: Sequence[str], move: Transition) -> int:
-        """Move this execution's `ids` to `move.to` from the state before it (claimed before sending, sending
-        before the rest); returns how many moved."""
+    def _move(self, cursor: Any, to: str, moves: Sequence[Transition]) -> int:
+        """Move this execution's orders of `moves` to `to` from the state before it (claimed before sending,
+        sending before the rest), each move's own task id or message set through a CASE; returns how many moved."""
         p = self.dialect.placeholder
-        changes: dict[str, Any] = {"updated_at": self._now()}
-        if move.to == SENDING:
-            changes["try_number"] = self.identity.try_number
-        elif move.to == ACCEPTED:
-            changes["task_id"] = move.task_id
-        elif move.to in (REFUSED, UNCERTAIN):
-            changes["refusal"] = move.message[:MAX_TEXT]
-        assignments = ", ".join([f"state = '{move.to}'", *(f"{c} = {p}" for c in changes)])
-        source = CLAIMED if move.to == SENDING else SENDING
+        column, value = {
+            SENDING: ("try_number", lambda move: self.identity.try_number),
+            ACCEPTED: ("task_id", lambda move: move.task_id),
+            REFUSED: ("refusal", lambda move: move.message[:MAX_TEXT]),
+            UNCERTAIN: ("refusal", lambda move: move.message[:MAX_TEXT]),
+        }.get(to, ("", None))  # CLAIMED (back from sending, to be sent again): the state and time only
+        source = CLAIMED if to == SENDING else SENDING
         count = 0
-        for batch in batches(ids):
-            where, values = self._held(batch)
-            cursor.execute(
-                f"UPDATE {self.table} SET {assignments} WHERE {where} AND state = '{source}'",
-                [*changes.values(), *values],
-            )
+        for group in statements(moves):
+            cases = [(ids, value(move) if value else None) for move, ids in group]
+            setting, values = "", []
+            if column and len({v for _, v in cases}) == 1:
+                setting, values = f", {column} = {p}", [cases[0][1]]
+            elif column:
+                whens = " ".join(f"WHEN {self._in(ids)} THEN {p}" for ids, _ in cases)
+                setting, values = f", {column} = CASE {whens} END", [x for i, v in cases for x in (*self._ids(i), v)]
+            where, held = self._held([order_id for _, ids in group for order_id in ids])
+            sql = f"UPDATE {self.table} SET state = '{to}', updated_at = {p}{setting} WHERE {where} AND state = "
+            cursor.execute(f"{sql}'{source}'", [self._now(), *values, *held])
             count += int(cursor.rowcount)
         return count
 
@@ -371,17 +372,16 @@ class SubmissionLedger:
         return OpenTasks(tasks, sorted(stale, key=by_number), sorted(own, key=by_number))
 
     def uncertain_orders(self, shown: int = 5) -> tuple[int, list[str]]:
-        """How many orders of this seller and marketplace are uncertain, and the first few ids."""
+        """How many orders of this seller and marketplace are uncertain, and the first few ids (one query)."""
         with self._transaction(write=False) as cursor:
-            where = f"{self._scope} AND outstanding = 1 AND state = '{UNCERTAIN}'"
-            cursor.execute(f"SELECT COUNT(*) FROM {self.table} WHERE {where}", self._scope_values)
-            (count,) = cursor.fetchone()
             cursor.execute(
-                f"SELECT order_id FROM {self.table} WHERE {where} "
+                f"SELECT order_id, COUNT(*) OVER () FROM {self.table} "
+                f"WHERE {self._scope} AND outstanding = 1 AND state = '{UNCERTAIN}' "
                 f"ORDER BY updated_at, LENGTH(order_id), order_id LIMIT {int(shown)}",
                 self._scope_values,
             )
-            return int(count), [order_id for (order_id,) in cursor.fetchall()]
+            rows = cursor.fetchall()
+        return (int(rows[0][1]) if rows else 0), [order_id for order_id, _ in rows]
 
     def release_statement(self, state: str, ids: Sequence[str]) -> str:
         """The SQL a person runs to let `ids` be sent again: uncertain ones after checking Seller Central, or

@@ -8,6 +8,7 @@ the claim compares their age and content (fingerprint).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import closing
 from decimal import Decimal
@@ -142,11 +143,11 @@ def orders_from_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> l
         for f in ORDER_FIELDS:
             if order[f] != value[f]:
                 problems.append(f"orders_sql rows of order id {value['id']} differ in {f}: {order[f]!r}, {value[f]!r}")
-    for order in orders.values():
-        problems += [
-            problem.replace("orders[0]", f"orders_sql id {order['id']}", 1)
-            for problem in order_problems([order], argument="orders")
-        ]
+    grouped = list(orders.values())
+    problems += [  # one pass over every order; `orders[i]` in a message becomes the order's id
+        re.sub(r"^orders\[(\d+)\]", lambda index: f"orders_sql id {grouped[int(index[1])]['id']}", problem)
+        for problem in (order_problems(grouped, argument="orders") if grouped else ())
+    ]
     if problems:
         shown = list(dict.fromkeys(problems))
         raise LingxingInputError(
@@ -154,4 +155,4 @@ def orders_from_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> l
             + "\n  ".join(shown[:50])
             + (f"\n  … and {len(shown) - 50} more" if len(shown) > 50 else "")
         )
-    return list(orders.values())
+    return grouped

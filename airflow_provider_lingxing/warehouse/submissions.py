@@ -60,7 +60,9 @@ a table with no statistics yet (a first load), PostgreSQL's planner would otherw
 it for every lookup by id (100 ids among 10,000 rows: 2.6 ms instead of 0.3 ms).
 No index holds a column a chunk's transitions change (state, task id, times), so on PostgreSQL they can be HOT
 updates, in the pages' free space (fillfactor 70), with no index write."""
-IDS_PER_STATEMENT = 500
+IDS_PER_STATEMENT = 1000
+"""Order ids bound in one statement: a claim batch (10 chunks of 100) goes in one; far within every driver's and
+SQLite's (32,766) parameter limits."""
 MAX_TEXT = 1000
 
 
@@ -159,6 +161,22 @@ def as_utc(value: Any) -> datetime:
 def batches(ids: Sequence[str], size: int = IDS_PER_STATEMENT) -> Iterator[Sequence[str]]:
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
+
+
+def statements(moves: Sequence[Transition]) -> Iterator[list[tuple[Transition, Sequence[str]]]]:
+    """The moves packed into statements of at most IDS_PER_STATEMENT ids: (move, its ids in this statement) each;
+    a move with more ids is split over several."""
+    group: list[tuple[Transition, Sequence[str]]] = []
+    size = 0
+    for move in moves:
+        for ids in batches(move.ids):
+            if group and size + len(ids) > IDS_PER_STATEMENT:
+                yield group
+                group, size = [], 0
+            group.append((move, ids))
+            size += len(ids)
+    if group:
+        yield group
 
 
 def literal(text: str) -> str:

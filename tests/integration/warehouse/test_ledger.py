@@ -12,8 +12,12 @@ from airflow_provider_lingxing.warehouse import results as results_table
 from airflow_provider_lingxing.warehouse.ledger import SubmissionLedger
 from airflow_provider_lingxing.warehouse.submissions import (
     ACCEPTED,
+    CLAIMED,
+    IDS_PER_STATEMENT,
     REFUSED,
+    RELEASED,
     SENDING,
+    UNCERTAIN,
     TaskIdentity,
     Transition,
     complete_orders,
@@ -79,6 +83,38 @@ def test_a_claimed_order_is_sent_by_one_run_only(warehouse, table):
     assert states(warehouse, table) == {"1": "accepted", "2": "accepted", "3": "claimed", "4": "claimed"}
     first.close()
     other.close()
+
+
+def test_one_round_of_many_chunks_gives_each_order_its_own_chunks_fate(warehouse, table):
+    """A round's moves to one state go as one statement: every order still gets its own chunk's task id or
+    message, a move larger than one statement's ids included."""
+    big = IDS_PER_STATEMENT + 5
+    book = ledger(warehouse, table)
+    ids = [str(i) for i in range(1, big + 51)]
+    assert book.claim(prints(*map(int, ids))).mine == ids
+    chunks = [tuple(ids[:big]), *(tuple(ids[k : k + 10]) for k in range(big, big + 50, 10))]
+    assert book.record([Transition(chunk, SENDING) for chunk in chunks]) == [list(chunk) for chunk in chunks]
+    first, second, third, fourth, fifth, sixth = chunks
+    book.record(
+        [
+            Transition(first, ACCEPTED, task_id="1003100"),
+            Transition(second, REFUSED, message="orderList[0] bad"),
+            Transition(third, ACCEPTED, task_id="1003101"),
+            Transition(fourth, UNCERTAIN, message="answer lost"),
+            Transition(fifth, RELEASED),
+            Transition(sixth, CLAIMED),
+        ]
+    )
+    rows = {
+        order_id: rest for order_id, *rest in warehouse.query(f"SELECT order_id, state, task_id, refusal FROM {table}")
+    }
+    assert {rows[i][1] for i in first} == {"1003100"} and {rows[i][0] for i in first} == {"accepted"}
+    assert {tuple(rows[i]) for i in second} == {("refused", None, "orderList[0] bad")}
+    assert {tuple(rows[i]) for i in third} == {("accepted", "1003101", None)}
+    assert {tuple(rows[i]) for i in fourth} == {("uncertain", None, "answer lost")}
+    assert not set(fifth) & set(rows), "released orders leave the ledger"
+    assert {rows[i][0] for i in sixth} == {"claimed"}, "a chunk to be sent again is back to claimed"
+    book.close()
 
 
 def test_two_runs_claiming_at_once_split_the_orders(warehouse, table):
