@@ -209,7 +209,7 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
             str(self.orders_sql), parameters_of(self.orders_sql_parameters), ledger
         )
         columns, rows = read_rows(ledger.conn, query, parameters)
-        orders = [normalize_order(order) for order in orders_from_rows(columns, rows)]
+        orders = orders_from_rows(columns, rows)
         (total,) = read_rows(ledger.conn, *count)[1][0]
         settled = int(total) - len(orders)
         return orders, settled
@@ -242,7 +242,7 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
     def execute(self, context: Context) -> list[dict[str, Any]]:
         given = None if self.orders_sql is not None else parse_rendered(self.orders)
         region, size = self._arguments(given)
-        orders = None if given is None else [normalize_order(order) for order in given]
+        orders = given  # validated; each batch is normalised as it is claimed (_claimed_batches)
         if orders is not None and not self.sql_conn_id:
             self._check_connection()
             return self._submit(SubmissionRecord(context["ti"]), region, orders, size, settled=0)
@@ -337,11 +337,11 @@ class LingxingSubmitFulfillmentOperator(BaseOperator):
     def _claimed_batches(
         self, book: SubmissionBook, orders: list[dict[str, Any]], size: int, per_batch: int, claim: Claim
     ) -> Iterator[list[list[dict[str, Any]]]]:
-        """The orders in chunks, claimed a batch (`per_batch` orders) at a time as the sending asks for them: the
-        first requests leave after one batch's claim, and the next is claimed while they are in flight. `claim`
-        gathers the batches' claims."""
+        """The orders (validated) in chunks, normalised and claimed a batch (`per_batch` orders) at a time as the
+        sending asks for them: the first requests leave after one batch's claim, and the next is claimed while they
+        are in flight. `claim` gathers the batches' claims."""
         for start in range(0, max(len(orders), 1), per_batch):
-            part = orders[start : start + per_batch]
+            part = [normalize_order(order) for order in orders[start : start + per_batch]]
             try:
                 got = book.claim({message_id(order): fingerprint(order) for order in part})
             except Exception as error:
