@@ -25,6 +25,7 @@ from tests.e2e.deployment import PG, Deployment, connect, exclusive, progress, q
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "example_dags" / "lingxing_fulfillment_loop.py"
+REPORT_EXAMPLE = REPO / "example_dags" / "lingxing_fulfillment_report.py"
 DAG_ID = "lingxing_fulfillment_loop"
 DATABASE = "lingxing_e2e_celery"
 QUEUE = "lingxing_e2e_celery"
@@ -99,6 +100,9 @@ def postgres_dag(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / EXAMPLE.name
     target.write_text(source)
+    # The report DAG (left paused) declares the results table's Asset, as the README asks: without it the mapped
+    # loads' first events race in Airflow to create the Asset, and one load can be marked failed.
+    (folder / REPORT_EXAMPLE.name).write_text(REPORT_EXAMPLE.read_text())
     return target
 
 
@@ -154,6 +158,7 @@ def test_the_hourly_loop_on_celery_workers_and_two_triggerers_stays_under_the_bu
                 "AIRFLOW_CONN_LINGXING_REDIS": json.dumps(limiter),
                 "AIRFLOW_CONN_LINGXING_WAREHOUSE": json.dumps(warehouse),
                 "LINGXING_EXAMPLE_POKE_INTERVAL": "2",
+                "LINGXING_RESULTS_ASSET": f"postgres://127.0.0.1:5432/{DATABASE}/public/{RESULTS_TABLE}",
             },
         )
         try:
