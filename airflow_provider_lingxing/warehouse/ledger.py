@@ -45,8 +45,8 @@ from airflow_provider_lingxing.warehouse.submissions import (
     utc_now,
 )
 
-ROW_COLUMNS = ("order_id", "fingerprint")
-"""What differs between the rows a claim inserts."""
+CLAIM_VALUES = ("order_id", "fingerprint")
+"""The columns whose values differ between the rows a claim inserts (bound as one JSON array)."""
 CLAIM_ATTEMPTS = 4
 """A claim that deadlocks with a concurrent one (it sent nothing) is rolled back and tried again."""
 
@@ -244,13 +244,13 @@ class SubmissionLedger:
             **{"try_number": i.try_number, "claim_id": self.claim_id, "claimed_at": now, "updated_at": now},
         }
         types = dict(LEDGER_TABLE.columns)
-        source = self.dialect.json_rows([(c, types[c].removesuffix(" NOT NULL")) for c in ROW_COLUMNS])
+        source = self.dialect.json_rows([(c, types[c].removesuffix(" NOT NULL")) for c in CLAIM_VALUES])
         columns = LEDGER_TABLE.names
-        select = ", ".join(f"src.{c}" if c in ROW_COLUMNS else self.dialect.placeholder for c in columns)
+        select = ", ".join(f"src.{c}" if c in CLAIM_VALUES else self.dialect.placeholder for c in columns)
         rows_query = f"SELECT {select} FROM {source}"
         sql = self.dialect.insert_absent(self.table, columns, LEDGER_TABLE.primary_key, rows_query)
         rows = json.dumps([[order_id, fingerprints[order_id]] for order_id in ids])
-        cursor.execute(sql, [fixed[c] for c in columns if c not in ROW_COLUMNS] + [rows])
+        cursor.execute(sql, [fixed[c] for c in columns if c not in CLAIM_VALUES] + [rows])
 
     def _sweep(self, cursor: Any, now: datetime) -> list[str]:
         """`sending` rows left by this task's earlier try, or by anyone longer than claim_timeout ago: their
